@@ -1,0 +1,61 @@
+"""Fits used to turn curves into numbers: power laws and linear convergence rates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A least-squares line in transformed coordinates.
+
+    For a power law y = C x^p: ``slope`` is p, ``intercept`` is log C.
+    For a linear rate y_k = C rho^k: ``slope`` is log rho.
+    ``stderr`` is the standard error of the slope and ``r2`` the coefficient of
+    determination of the fit.
+    """
+
+    slope: float
+    intercept: float
+    stderr: float
+    r2: float
+
+    def interval(self, z: float = 2.0) -> tuple[float, float]:
+        """slope ± z standard errors."""
+        return self.slope - z * self.stderr, self.slope + z * self.stderr
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> Fit:
+    if x.size < 2:
+        raise ValueError(f"a fit needs at least 2 points, got {x.size}")
+    if x.size == 2:
+        slope = float((y[1] - y[0]) / (x[1] - x[0]))
+        return Fit(slope, float(y[0] - slope * x[0]), float("nan"), 1.0)
+    res = stats.linregress(x, y)
+    return Fit(float(res.slope), float(res.intercept), float(res.stderr), float(res.rvalue**2))
+
+
+def power_law(x, y) -> Fit:
+    """Fit y = C x^p on a log-log scale; ``slope`` is the exponent p."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if (x <= 0).any() or (y <= 0).any():
+        raise ValueError("a power-law fit needs positive x and y")
+    return _line(np.log(x), np.log(y))
+
+
+def linear_rate(steps, values, floor: float = 0.0) -> tuple[float, Fit]:
+    """Per-iteration contraction factor rho of values_k ≈ C rho^k (log-linear fit).
+
+    Only points with values above ``floor`` enter the fit, so the flat part of a curve
+    that has reached the floating-point floor does not bias the rate.
+    Returns (rho, fit).
+    """
+    steps = np.asarray(steps, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    keep = values > max(floor, 0.0)
+    fit = _line(steps[keep], np.log(values[keep]))
+    return float(np.exp(fit.slope)), fit

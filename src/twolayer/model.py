@@ -1,0 +1,272 @@
+"""Two-layer ReLU networks, many independent replicas evaluated as one tensor computation.
+
+One network of width m computes
+
+    f(x) = c_m * sum_{r=1}^m a_r * relu(w_r^T x),
+
+which is du2019 eq. (1) and arora2019 Section 3.1 with c_m = 1/sqrt(m) (the kernel regime),
+bach2022 Section 2 with c_m = 1/m (the mean-field regime), and akiyama2021 eq. (1) with
+c_m = 1.
+
+Layout. A :class:`TwoLayerReLU` holds R replicas: independent networks that share the
+input dimension but may differ in width and seed. Their neurons are stored one after the
+other along a single neuron axis of length M = sum of the widths, so that the whole batch
+is evaluated with one matrix product ``X @ W.T`` of shape (n, M), without padding narrow
+replicas to the widest one. Sums and maxima over the neurons of each replica are
+taken block by block (:meth:`TwoLayerReLU.neuron_sum`), which is deterministic on every
+device. Outputs carry the replica axis first: predictions have shape (R, n).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from twolayer.rng import generator
+
+SCALINGS: dict[str, Callable[[int], float]] = {
+    "ntk": lambda m: 1.0 / math.sqrt(m),
+    "mean_field": lambda m: 1.0 / m,
+    "none": lambda m: 1.0,
+}
+FIRST_LAYER_INITS = ("gaussian", "sphere")
+OUTPUT_LAYER_INITS = ("sign", "balanced_sign", "gaussian", "zero")
+TRAINED_LAYERS = ("first", "output", "both")
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One independent network of the batch: its width and the seed of its initialization."""
+
+    width: int
+    seed: int
+
+
+def replica_grid(widths: Sequence[int], seeds: Sequence[int] = (0,)) -> list[Replica]:
+    """Every (width, seed) pair, widths outermost, so that equal widths sit side by side."""
+    return [Replica(int(m), int(s)) for m in widths for s in seeds]
+
+
+def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} = {value!r} is not allowed: expected one of {list(allowed)}")
+
+
+def _init_first_layer(
+    width: int, d: int, gen: torch.Generator, kind: str, scale: float
+) -> torch.Tensor:
+    w = torch.randn(width, d, generator=gen, dtype=torch.float64)
+    if kind == "sphere":
+        w = w / w.norm(dim=1, keepdim=True)
+    return scale * w
+
+
+def _init_output_layer(width: int, gen: torch.Generator, kind: str, scale: float) -> torch.Tensor:
+    if kind == "sign":
+        a = 2.0 * torch.randint(0, 2, (width,), generator=gen).to(torch.float64) - 1.0
+    elif kind == "balanced_sign":
+        a = torch.ones(width, dtype=torch.float64)
+        a[(width + 1) // 2 :] = -1.0
+    elif kind == "gaussian":
+        a = torch.randn(width, generator=gen, dtype=torch.float64)
+    else:
+        a = torch.zeros(width, dtype=torch.float64)
+    return scale * a
+
+
+class TwoLayerReLU:
+    """A batch of R two-layer ReLU networks with explicit scaling, initialization and training.
+
+    Attributes:
+        W: first-layer weights of every neuron, shape (M, d).
+        a: output weights, shape (M,).
+        W0, a0: copies of the initial weights (distances from initialization use them).
+        replicas: the R replicas, in the order of the neuron blocks.
+        scaling: ``"ntk"`` (1/sqrt(m)), ``"mean_field"`` (1/m) or ``"none"``.
+        trained: which layers gradient descent moves: ``"first"``, ``"output"`` or ``"both"``.
+    """
+
+    def __init__(
+        self,
+        W: torch.Tensor,
+        a: torch.Tensor,
+        replicas: Sequence[Replica],
+        *,
+        scaling: str = "ntk",
+        trained: str = "first",
+    ) -> None:
+        _check_choice("scaling", scaling, tuple(SCALINGS))
+        _check_choice("trained", trained, TRAINED_LAYERS)
+        widths = [r.width for r in replicas]
+        if W.ndim != 2 or a.shape != (W.shape[0],) or sum(widths) != W.shape[0]:
+            raise ValueError(
+                f"shapes do not match the replicas: W {tuple(W.shape)}, a {tuple(a.shape)}, "
+                f"widths {widths}"
+            )
+        self.W = W
+        self.a = a
+        self.W0 = W.clone()
+        self.a0 = a.clone()
+        self.replicas = list(replicas)
+        self.scaling = scaling
+        self.trained = trained
+        device = W.device
+        self.widths = torch.tensor(widths, device=device)
+        self.replica_of_neuron = torch.repeat_interleave(
+            torch.arange(len(widths), device=device), self.widths
+        )
+        per_replica = torch.tensor([SCALINGS[scaling](m) for m in widths], dtype=W.dtype)
+        self.output_scale = per_replica.to(device)[self.replica_of_neuron]
+        self._blocks = self._equal_width_blocks(widths)
+
+    @staticmethod
+    def _equal_width_blocks(widths: Sequence[int]) -> list[tuple[int, int, int]]:
+        """Runs of consecutive replicas with the same width: (first neuron, count, width)."""
+        blocks: list[tuple[int, int, int]] = []
+        start = 0
+        for m in widths:
+            if blocks and blocks[-1][2] == m:
+                first, count, _ = blocks[-1]
+                blocks[-1] = (first, count + 1, m)
+            else:
+                blocks.append((start, 1, m))
+            start += m
+        return blocks
+
+    @classmethod
+    def initialize(
+        cls,
+        d: int,
+        replicas: Sequence[Replica],
+        *,
+        scaling: str = "ntk",
+        first_init: str = "gaussian",
+        first_scale: float = 1.0,
+        output_init: str = "sign",
+        output_scale: float = 1.0,
+        trained: str = "first",
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ) -> TwoLayerReLU:
+        """Random initialization, each replica from its own stream ``(seed, "init", width)``.
+
+        ``first_init="gaussian"`` draws w_r ~ N(0, first_scale^2 I) (du2019 Theorem 3.2,
+        arora2019 with first_scale = kappa); ``"sphere"`` draws w_r uniformly on the sphere
+        of radius first_scale (akiyama2021 Algorithm 1). ``output_init="sign"`` draws
+        a_r uniformly in {-1, +1}; ``"balanced_sign"`` gives +1 to the first half of the
+        neurons and -1 to the rest; ``"gaussian"`` draws N(0, 1); ``"zero"`` starts at 0.
+        The output weights are multiplied by ``output_scale``.
+        """
+        _check_choice("first_init", first_init, FIRST_LAYER_INITS)
+        _check_choice("output_init", output_init, OUTPUT_LAYER_INITS)
+        if not replicas:
+            raise ValueError("need at least one replica")
+        Ws, As = [], []
+        for rep in replicas:
+            if rep.width < 1:
+                raise ValueError(f"replica widths must be >= 1, got {rep.width}")
+            gen = generator(rep.seed, "init", rep.width, d)
+            Ws.append(_init_first_layer(rep.width, d, gen, first_init, first_scale))
+            As.append(_init_output_layer(rep.width, gen, output_init, output_scale))
+        W = torch.cat(Ws).to(device=device, dtype=dtype)
+        a = torch.cat(As).to(device=device, dtype=dtype)
+        return cls(W, a, replicas, scaling=scaling, trained=trained)
+
+    # ------------------------------------------------------------------ bookkeeping
+    @property
+    def num_replicas(self) -> int:
+        return len(self.replicas)
+
+    @property
+    def device(self) -> torch.device:
+        return self.W.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.W.dtype
+
+    def neuron_sum(self, values: torch.Tensor) -> torch.Tensor:
+        """Sum over the neurons of each replica: (..., M) -> (..., R)."""
+        return self._reduce(values, torch.sum)
+
+    def neuron_max(self, values: torch.Tensor) -> torch.Tensor:
+        """Maximum over the neurons of each replica: (..., M) -> (..., R)."""
+        return self._reduce(values, torch.amax)
+
+    def _reduce(self, values: torch.Tensor, op: Callable[..., torch.Tensor]) -> torch.Tensor:
+        lead = values.shape[:-1]
+        parts = [
+            op(values[..., first : first + count * m].reshape(*lead, count, m), dim=-1)
+            for first, count, m in self._blocks
+        ]
+        return torch.cat(parts, dim=-1)
+
+    def per_neuron(self, values: torch.Tensor) -> torch.Tensor:
+        """Broadcast per-replica values to the neurons: (..., R) -> (..., M)."""
+        return values.index_select(-1, self.replica_of_neuron)
+
+    def replica_blocks(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """Split the neuron axis (last) into one tensor per replica."""
+        return list(torch.split(values, [r.width for r in self.replicas], dim=-1))
+
+    # ------------------------------------------------------------------ the network
+    def preactivations(self, X: torch.Tensor) -> torch.Tensor:
+        """z_{ir} = w_r^T x_i for every input and neuron, shape (n, M)."""
+        return X @ self.W.T
+
+    def outputs(self, Z: torch.Tensor) -> torch.Tensor:
+        """Predictions u_i = f(x_i) of every replica from the preactivations: (R, n)."""
+        return self.neuron_sum(torch.relu(Z) * (self.a * self.output_scale)).T
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        """Predictions of every replica on the inputs ``X`` (n, d): shape (R, n)."""
+        return self.outputs(self.preactivations(X))
+
+    def gradients(
+        self, X: torch.Tensor, Z: torch.Tensor, dloss_du: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Gradients of a loss with respect to the trained layers, by the chain rule.
+
+        With g_i = dL/du_i (shape (R, n)), du2019 eq. (4) generalizes to
+
+            dL/dw_r = c_m a_r sum_i g_i 1{w_r^T x_i >= 0} x_i,
+            dL/da_r = c_m sum_i g_i relu(w_r^T x_i)         (du2019 Appendix A.1).
+
+        Returns ``(dW, da)`` with None for a layer that is not trained.
+        """
+        g = self.per_neuron(dloss_du.T)  # (n, M): the residual seen by each neuron
+        dW = da = None
+        if self.trained in ("first", "both"):
+            gate = (Z >= 0).to(Z.dtype)
+            dW = (g * gate * (self.a * self.output_scale)).T @ X
+        if self.trained in ("output", "both"):
+            da = self.output_scale * (g * torch.relu(Z)).sum(dim=0)
+        return dW, da
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"W": self.W, "a": self.a, "W0": self.W0, "a0": self.a0}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for key in ("W", "a", "W0", "a0"):
+            if state[key].shape != getattr(self, key).shape:
+                raise ValueError(f"saved {key} has shape {tuple(state[key].shape)}")
+            setattr(self, key, state[key].to(device=self.device, dtype=self.dtype).clone())
+
+    def select(self, index: int) -> TwoLayerReLU:
+        """Replica ``index`` alone, as a new one-replica model (weights copied)."""
+        first = int(self.widths[:index].sum())
+        stop = first + self.replicas[index].width
+        single = TwoLayerReLU(
+            self.W[first:stop].clone(),
+            self.a[first:stop].clone(),
+            [self.replicas[index]],
+            scaling=self.scaling,
+            trained=self.trained,
+        )
+        single.W0 = self.W0[first:stop].clone()
+        single.a0 = self.a0[first:stop].clone()
+        return single

@@ -1,0 +1,61 @@
+"""One plotting style for every figure of the book."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+
+STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+    "lines.linewidth": 1.6,
+}
+#: line style of theoretical curves and bounds drawn next to measurements
+THEORY = {"color": "black", "linestyle": "--", "linewidth": 1.2}
+
+
+def use_style() -> None:
+    """Apply the book's matplotlib style (call once per notebook)."""
+    mpl.rcParams.update(STYLE)
+
+
+def ordered_colors(count: int, cmap: str = "viridis") -> list[tuple[float, ...]]:
+    """``count`` colors along a sequential colormap, for ordered values such as widths."""
+    positions = np.linspace(0.05, 0.85, count) if count > 1 else [0.4]
+    colormap = mpl.colormaps[cmap]
+    return [colormap(p) for p in positions]
+
+
+def panels(count: int, width: float = 3.4, height: float = 2.8, **kwargs):
+    """A row of ``count`` axes labelled (a), (b), ... as in the papers' figures."""
+    fig, axes = plt.subplots(1, count, figsize=(width * count, height), **kwargs)
+    axes = np.atleast_1d(axes)
+    return fig, axes
+
+
+def caption_labels(axes: Sequence[plt.Axes], captions: Sequence[str]) -> None:
+    """Titles '(a) caption', '(b) caption', ... on a row of axes."""
+    for i, (ax, text) in enumerate(zip(axes, captions, strict=True)):
+        ax.set_title(f"({chr(ord('a') + i)}) {text}")
+
+
+def save(fig: plt.Figure, directory: str | Path, name: str) -> Path:
+    """Save ``fig`` as ``<directory>/figures/<name>.png`` and return the path."""
+    path = Path(directory) / "figures" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
