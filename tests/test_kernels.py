@@ -9,8 +9,10 @@ from twolayer.data import sphere
 from twolayer.kernels import (
     g_infinity,
     gram_first_layer,
+    gram_deviation,
     gram_output_layer,
     h_infinity,
+    kernel_prediction,
     lambda_min,
 )
 from twolayer.model import Replica, TwoLayerReLU
@@ -106,3 +108,30 @@ def test_h_infinity_positive_definite_without_parallel_inputs():
     assert lambda_min(h_infinity(X)) > 1e-6
     X[1] = X[0]  # ... but a repeated input makes H∞ singular
     assert lambda_min(h_infinity(X)) < 1e-12
+
+
+def test_kernel_prediction_matches_iterating_the_linear_map():
+    X = sphere(6, 4, seed=7)
+    H = h_infinity(X)
+    r0 = torch.stack([torch.arange(6.0, dtype=torch.float64), torch.ones(6, dtype=torch.float64)])
+    eta = 0.7
+    pred = kernel_prediction(H, r0, eta, steps=5)
+    r = r0.clone()
+    for k in range(6):
+        assert torch.allclose(pred[k], r.norm(dim=1), rtol=1e-12)
+        r = r - eta * r @ H  # H is symmetric
+    assert pred.shape == (6, 2)
+
+
+def test_gram_deviation_shapes_and_consistency():
+    X = sphere(10, 5, seed=8)
+    out = gram_deviation(X, [50, 5000], [0, 1, 2])
+    assert out["spectral"].shape == (2, 3)
+    # the spectral norm is at least the largest entry and at most n times it
+    assert (out["spectral"] >= out["entrywise"] - 1e-12).all()
+    assert (out["spectral"] <= 10 * out["entrywise"] + 1e-12).all()
+    # Weyl: |lambda_min(H(0)) - lambda_0| <= ||H(0) - H∞||_2
+    lam0 = lambda_min(h_infinity(X))
+    assert ((out["lambda_min"] - lam0).abs() <= out["spectral"] + 1e-12).all()
+    # wider networks concentrate better on average
+    assert out["spectral"][1].mean() < out["spectral"][0].mean()

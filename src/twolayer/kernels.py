@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from twolayer.model import TwoLayerReLU
+from twolayer.model import TwoLayerReLU, replica_grid
 
 
 def _cosines(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,3 +85,46 @@ def gram_output_layer(model: TwoLayerReLU, X: torch.Tensor, Z: torch.Tensor | No
 def lambda_min(H: torch.Tensor) -> torch.Tensor:
     """Smallest eigenvalue of symmetric matrices, shape (..., n, n) -> (...), in float64."""
     return torch.linalg.eigvalsh(H.to(torch.float64))[..., 0]
+
+
+def kernel_prediction(H: torch.Tensor, r0: torch.Tensor, eta: float, steps: int) -> torch.Tensor:
+    """||r(k)||_2 for k = 0..steps under the linear dynamics r(k+1) = (I - eta H) r(k).
+
+    With a fixed Gram matrix H = H∞ this is the infinite-width limit of gradient descent on
+    the summed square loss, r(k) = y - u(k) (du2019 Remark 3.1; arora2019 Section 4, where
+    ||y - u(k)|| ≈ sqrt(sum_i (1 - eta λ_i)^(2k) (v_i^T y)^2)). ``r0`` may hold several
+    initial residuals, shape (R, n); the result has shape (steps + 1, R).
+    """
+    lam, V = torch.linalg.eigh(H.to(torch.float64))
+    coeffs = r0.to(torch.float64).reshape(-1, H.shape[0]) @ V  # (R, n) components v_i^T r0
+    k = torch.arange(steps + 1, dtype=torch.float64)[:, None]
+    factors = (1.0 - eta * lam)[None, :] ** (2 * k)  # (steps + 1, n)
+    return (factors @ (coeffs**2).T).sqrt()
+
+
+def gram_deviation(
+    X: torch.Tensor,
+    widths: list[int],
+    seeds: list[int],
+    *,
+    device: torch.device | str = "cpu",
+) -> dict[str, torch.Tensor]:
+    """How far the Gram matrix at initialization, H(0), is from H∞ (du2019 Lemma 3.1).
+
+    For every width, the networks of all ``seeds`` are drawn as one batch (w_r ~ N(0, I)).
+    Returns tensors of shape (len(widths), len(seeds)):
+    ``spectral`` = ||H(0) - H∞||_2, ``entrywise`` = max_ij |H_ij(0) - H∞_ij| and
+    ``lambda_min`` = λ_min(H(0)).
+    """
+    X = X.to(device=device, dtype=torch.float64)
+    H = h_infinity(X)
+    out: dict[str, list[torch.Tensor]] = {"spectral": [], "entrywise": [], "lambda_min": []}
+    for m in widths:
+        model = TwoLayerReLU.initialize(
+            X.shape[1], replica_grid([m], seeds), dtype=torch.float64, device=device
+        )
+        diff = gram_first_layer(model, X) - H
+        out["spectral"].append(torch.linalg.matrix_norm(diff, ord=2))
+        out["entrywise"].append(diff.abs().amax(dim=(-2, -1)))
+        out["lambda_min"].append(lambda_min(diff + H))
+    return {k: torch.stack(v).cpu() for k, v in out.items()}

@@ -42,9 +42,17 @@ def ordered_colors(count: int, cmap: str = "viridis") -> list[tuple[float, ...]]
 
 def panels(count: int, width: float = 3.4, height: float = 2.8, **kwargs):
     """A row of ``count`` axes labelled (a), (b), ... as in the papers' figures."""
+    kwargs.setdefault("layout", "constrained")
     fig, axes = plt.subplots(1, count, figsize=(width * count, height), **kwargs)
     axes = np.atleast_1d(axes)
     return fig, axes
+
+
+def width_ticks(ax: plt.Axes, widths: Sequence[int]) -> None:
+    """Label a logarithmic width axis with the widths themselves and no minor labels."""
+    ax.set_xticks(list(widths), [str(m) for m in widths])
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
 
 
 def caption_labels(axes: Sequence[plt.Axes], captions: Sequence[str]) -> None:

@@ -135,6 +135,27 @@ def _progress_enabled(progress: bool | None) -> bool:
     return os.environ.get("TWOLAYER_PROGRESS", "1") != "0"
 
 
+def gradient_step(
+    model: TwoLayerReLU,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    Z: torch.Tensor,
+    u: torch.Tensor,
+    lr_neuron: torch.Tensor,
+    loss: Loss,
+) -> None:
+    """One update W <- W - eta dL/dW (and the same for a when it trains), du2019 eq. (3).
+
+    ``Z`` and ``u`` are the preactivations and predictions at the current weights and
+    ``lr_neuron`` holds the step size of every neuron, shape (M,).
+    """
+    dW, da = model.gradients(X, Z, loss.derivative(u, y))
+    if dW is not None:
+        model.W -= lr_neuron[:, None] * dW
+    if da is not None:
+        model.a -= lr_neuron * da
+
+
 def gradient_descent(
     model: TwoLayerReLU,
     X: torch.Tensor,
@@ -245,11 +266,7 @@ def gradient_descent(
                 break
             if callback is not None:
                 callback(k, model)
-            dW, da = model.gradients(X, Z, loss.derivative(u, y))
-            if dW is not None:
-                model.W -= lr_neuron[:, None] * dW
-            if da is not None:
-                model.a -= lr_neuron * da
+            gradient_step(model, X, y, Z, u, lr_neuron, loss)
             bar.update(1)
             if (k + 1) % every == 0 and k + 1 < steps:
                 save(k + 1, done=False)
