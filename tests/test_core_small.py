@@ -67,6 +67,15 @@ def test_power_law_recovers_exponent():
     assert low < -0.5 < high
 
 
+def test_fits_reject_or_flag_bad_values():
+    with pytest.raises(ValueError, match="positive"):
+        power_law([1.0, 2.0], [1.0, 0.0])
+    with pytest.raises(ValueError, match="finite"):
+        power_law([1.0, 2.0], [1.0, np.inf])
+    rho, fit = linear_rate([0, 1, 2], [1.0, np.inf, np.nan])
+    assert np.isnan(rho) and np.isnan(fit.r2)
+
+
 def test_linear_rate_ignores_the_floor():
     k = np.arange(60)
     values = np.maximum(5.0 * 0.8**k, 1e-9)

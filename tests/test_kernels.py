@@ -8,8 +8,8 @@ import torch
 from twolayer.data import sphere
 from twolayer.kernels import (
     g_infinity,
-    gram_first_layer,
     gram_deviation,
+    gram_first_layer,
     gram_output_layer,
     h_infinity,
     kernel_prediction,

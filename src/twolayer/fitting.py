@@ -42,20 +42,24 @@ def power_law(x, y) -> Fit:
     """Fit y = C x^p on a log-log scale; ``slope`` is the exponent p."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    if (x <= 0).any() or (y <= 0).any():
-        raise ValueError("a power-law fit needs positive x and y")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()) or (x <= 0).any() or (y <= 0).any():
+        raise ValueError("a power-law fit needs finite, positive x and y")
     return _line(np.log(x), np.log(y))
 
 
 def linear_rate(steps, values, floor: float = 0.0) -> tuple[float, Fit]:
     """Per-iteration contraction factor rho of values_k ≈ C rho^k (log-linear fit).
 
-    Only points with values above ``floor`` enter the fit, so the flat part of a curve
-    that has reached the floating-point floor does not bias the rate.
+    Only finite points with values above ``floor`` enter the fit, so the flat part of a
+    curve that has reached the floating-point floor does not bias the rate. A curve with
+    fewer than two such points (for instance a diverging run) gives rho = nan.
     Returns (rho, fit).
     """
     steps = np.asarray(steps, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
-    keep = values > max(floor, 0.0)
+    keep = np.isfinite(values) & (values > max(floor, 0.0))
+    if keep.sum() < 2:
+        nan = float("nan")
+        return nan, Fit(nan, nan, nan, nan)
     fit = _line(steps[keep], np.log(values[keep]))
     return float(np.exp(fit.slope)), fit

@@ -1,0 +1,243 @@
+"""Build the HTML book from notebooks the runner has already executed.
+
+Usage::
+
+    python -m twolayer.book [--profile default]
+
+``book/`` is copied to ``_build/book-src/`` together with the executed notebooks of
+``results/<profile>/``, a generated scorecard of their claims and the timing table of the
+re-running page; jupyter-book then renders that copy, treating every warning as an error.
+The book never executes a notebook itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from twolayer.claims import MARKS, format_measured, load_claims, summarize, summary_line
+from twolayer.paths import PROFILES, repo_root
+from twolayer.run import read_record
+
+PAPERS = {
+    "du2019": "Du, Zhai, Poczos and Singh (ICLR 2019)",
+    "arora2019": "Arora, Du, Hu, Li and Wang (ICML 2019)",
+    "bach2022": "Bach and Chizat (ICM 2022)",
+    "akiyama2021": "Akiyama and Suzuki (ICML 2021)",
+}
+
+
+class BookError(Exception):
+    """The book cannot be built from the results at hand."""
+
+
+def toc_notebooks(toc: Path) -> list[str]:
+    """Names of the notebooks listed in a jb-book ``_toc.yml`` (``notebooks/<name>``)."""
+
+    def files(node: Any) -> Iterable[str]:
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                yield node["file"]
+            for value in node.values():
+                yield from files(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from files(item)
+
+    entries = files(yaml.safe_load(toc.read_text()))
+    return [entry.removeprefix("notebooks/") for entry in entries if entry.startswith("notebooks/")]
+
+
+def check_runs(results: Path, profile: str, notebooks: Sequence[str]) -> dict[str, Path]:
+    """Find the executed copy of every notebook; refuse failed or missing runs.
+
+    Returns notebook name -> run directory, in the order given.
+    """
+    profile_dir = results / profile
+    for record_path in sorted(profile_dir.glob("*/run.json")):
+        directory = record_path.parent
+        status = (read_record(directory) or {}).get("status")
+        if status != "succeeded":
+            raise BookError(
+                f"the {profile} run of {directory.name} did not succeed (status: {status}); "
+                f"see {directory}. Fix it and run: make run NB={directory.name} PROFILE={profile}"
+            )
+    found = {}
+    for name in notebooks:
+        directory = profile_dir / name
+        if not (directory / f"{name}.ipynb").is_file() or not (directory / "run.json").is_file():
+            raise BookError(
+                f"notebooks/{name} has no executed copy for profile {profile} in {directory}. "
+                f"Create it with: make run NB={name} PROFILE={profile}"
+            )
+        found[name] = directory
+    return found
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def scorecard_markdown(profile: str, claims: Mapping[str, list[dict[str, Any]]]) -> str:
+    """The scorecard page: one table per notebook, grouped by paper, with totals.
+
+    ``claims`` maps notebook name -> its claim records, in book order.
+    """
+    everything = [record for records in claims.values() for record in records]
+    lines = [
+        "# Scorecard",
+        "",
+        f"Every claim checked by the notebooks of this book, as computed by the runs at "
+        f"the **{profile}** profile that the book displays. A claim is *reproduced* when the "
+        "computation confirms it, *not reproduced* when it does not although the run is at "
+        "or above the scale from which it should hold, and *needs larger scale* when the run "
+        "is smaller than that scale. {doc}`rerunning` explains how to run a larger profile.",
+        "",
+        f"**All notebooks: {len(everything)} claims, {summary_line(summarize(everything))}.**",
+    ]
+    by_paper: dict[str, list[str]] = {}
+    for notebook, records in claims.items():
+        paper = records[0]["paper"] if records else "other"
+        by_paper.setdefault(paper, []).append(notebook)
+    for paper, notebooks in by_paper.items():
+        lines += ["", f"## {PAPERS.get(paper, paper)}"]
+        if paper in PAPERS:
+            lines += ["", f"Claims from {{cite}}`{paper}`."]
+        for notebook in notebooks:
+            records = claims[notebook]
+            lines += ["", f"### [{notebook}](notebooks/{notebook}.ipynb)", ""]
+            if not records:
+                lines.append("This notebook recorded no claims.")
+                continue
+            lines += [
+                f"{summary_line(summarize(records))}.",
+                "",
+                "| claim | source | measured | expected | status |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            for record in records:
+                claim = f"`{record['id']}`: {record['statement']}"
+                status = f"{MARKS[record['status']]} {record['status']}"
+                if record["status"] != "reproduced":
+                    status += f" (expected from {record['holds_from']})"
+                cells = [
+                    claim,
+                    record["source"],
+                    format_measured(record["measured"]),
+                    record["expected"],
+                    status,
+                ]
+                lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def timings_markdown(timings: Mapping[str, Any] | None) -> str:
+    """The table of wall time per notebook and profile, from ``book/timings.json``."""
+    if not timings:
+        return (
+            "No timings have been measured yet. `make timings` runs every notebook at the "
+            "smoke and default profiles and records the wall times in `book/timings.json`.\n"
+        )
+    machine = timings["machine"]
+    seconds: Mapping[str, Mapping[str, float]] = timings["seconds"]
+    profiles = [p for p in PROFILES if any(p in row for row in seconds.values())]
+    gpu = machine.get("gpu") or "no GPU"
+    lines = [
+        f"Wall time of each run, kernel start included, measured with `make timings` on "
+        f"{machine['date']} on a machine with {machine['cpu']} and {gpu}:",
+        "",
+        "| notebook | " + " | ".join(profiles) + " |",
+        "| --- |" + " ---: |" * len(profiles),
+    ]
+    for notebook, row in seconds.items():
+        cells = [_duration(row[p]) if p in row else "" for p in profiles]
+        lines.append(f"| {notebook} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def stage(book: Path, results: Path, build: Path, profile: str) -> Path:
+    """Assemble the book's sources in ``<build>/book-src`` and return that directory."""
+    notebooks = toc_notebooks(book / "_toc.yml")
+    runs = check_runs(results, profile, notebooks)
+    source = build / "book-src"
+    if source.exists():
+        shutil.rmtree(source)
+    shutil.copytree(book, source, ignore=shutil.ignore_patterns("timings.json", "_build"))
+    (source / "notebooks").mkdir(exist_ok=True)
+    claims = {}
+    for name, directory in runs.items():
+        shutil.copyfile(directory / f"{name}.ipynb", source / "notebooks" / f"{name}.ipynb")
+        path = directory / "claims.json"
+        claims[name] = load_claims(path) if path.is_file() else []
+    (source / "scorecard.md").write_text(scorecard_markdown(profile, claims))
+    timings_file = book / "timings.json"
+    timings = json.loads(timings_file.read_text()) if timings_file.is_file() else None
+    (source / "_timings.md").write_text(timings_markdown(timings))
+    return source
+
+
+def build_html(source: Path, build: Path) -> Path:
+    """Run jupyter-book on the staged sources (warnings are errors); return index.html."""
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [
+        str(jupyter_book),
+        "build",
+        str(source),
+        "--path-output",
+        str(build),
+        "--builder",
+        "html",
+        "--all",
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
+    if subprocess.run(command, check=False).returncode != 0:
+        raise BookError("jupyter-book reported errors or warnings (see above)")
+    return build / "_build" / "html" / "index.html"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m twolayer.book``; returns the exit status."""
+    root = repo_root()
+    parser = argparse.ArgumentParser(
+        prog="python -m twolayer.book", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="default",
+        help="which executed notebooks to show (default: %(default)s)",
+    )
+    parser.add_argument("--book", type=Path, default=root / "book", help="book sources")
+    parser.add_argument("--results", type=Path, default=root / "results", help="results root")
+    parser.add_argument("--build", type=Path, default=root / "_build", help="build directory")
+    args = parser.parse_args(argv)
+    try:
+        source = stage(args.book, args.results, args.build, args.profile)
+        index = build_html(source, args.build)
+    except BookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"book [{args.profile}]: {index.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Measure how long each notebook takes per profile (``make timings``).
+
+Every notebook is executed at the smoke and default profiles in a scratch results tree,
+so that no checkpoint of an earlier run shortens the measurement; the wall times and a
+description of the machine go to ``book/timings.json``, which the re-running page of the
+book shows.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from twolayer.paths import repo_root
+
+MEASURED_PROFILES = ("smoke", "default")
+
+
+def machine_description() -> dict[str, Any]:
+    """CPU model, cores and torch threads, the GPU if there is one, and today's date."""
+    import torch
+
+    from twolayer.devices import describe_device
+
+    gpu = describe_device(torch.device("cuda")) if torch.cuda.is_available() else None
+    return {
+        "cpu": describe_device(torch.device("cpu")),
+        "gpu": gpu,
+        "date": date.today().isoformat(),
+    }
+
+
+def measure(output: Path, notebooks: Sequence[Path] | None = None) -> int:
+    """Run the notebooks (default: all) at each measured profile; write timings to ``output``."""
+    from twolayer.run import UsageError, requested_notebooks, run
+
+    seconds: dict[str, dict[str, float]] = {}
+    try:
+        paths = list(notebooks) if notebooks else requested_notebooks([], run_all=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            for profile in MEASURED_PROFILES:
+                for outcome in run(paths, profile, {}, out_root=Path(scratch)):
+                    if outcome.exit_code:
+                        print(
+                            f"error: timings not written; inspect the failure with "
+                            f"make run NB={outcome.notebook} PROFILE={profile}",
+                            file=sys.stderr,
+                        )
+                        return 1
+                    record = json.loads((outcome.directory / "run.json").read_text())
+                    seconds.setdefault(outcome.notebook, {})[profile] = record["wall_seconds"]
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    timings = {"machine": machine_description(), "seconds": seconds}
+    output.write_text(json.dumps(timings, indent=2) + "\n")
+    print(f"timings written to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(measure(repo_root() / "book" / "timings.json"))

@@ -1,0 +1,183 @@
+"""The book builder: staging checks, the generated pages, and one real build."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from twolayer.book import (
+    BookError,
+    build_html,
+    check_runs,
+    scorecard_markdown,
+    stage,
+    timings_markdown,
+    toc_notebooks,
+)
+from twolayer.paths import repo_root
+from twolayer.run import run
+from twolayer.timings import measure
+
+FIXTURE = Path(__file__).parent / "fixtures" / "fixture-gd.ipynb"
+TOC = """\
+format: jb-book
+root: intro
+parts:
+  - caption: Fixture
+    chapters:
+      - file: notebooks/fixture-gd
+  - caption: About the results
+    chapters:
+      - file: rerunning
+      - file: scorecard
+      - file: bibliography
+"""
+
+
+def claim(id: str, status: str, paper: str = "du2019", **changes) -> dict:
+    record = {
+        "id": id,
+        "statement": "A statement.",
+        "source": "du2019, Theorem 3.1",
+        "measured": 0.5,
+        "expected": "< 1",
+        "holds": status == "reproduced",
+        "profile": "smoke",
+        "holds_from": "default",
+        "status": status,
+        "notebook": "nb",
+        "paper": paper,
+    }
+    record.update(changes)
+    return record
+
+
+def fake_run(results: Path, profile: str, name: str, status: str = "succeeded") -> Path:
+    directory = results / profile / name
+    directory.mkdir(parents=True)
+    (directory / f"{name}.ipynb").write_text("{}")
+    (directory / "run.json").write_text(json.dumps({"status": status}))
+    return directory
+
+
+def test_toc_lists_the_book_notebooks_in_order():
+    assert toc_notebooks(repo_root() / "book" / "_toc.yml") == [
+        "du2019-theorem3-1",
+        "du2019-figure1",
+        "du2019-theorem4-1",
+    ]
+
+
+def test_missing_executed_notebook_names_the_command(tmp_path):
+    fake_run(tmp_path, "smoke", "a")
+    with pytest.raises(BookError, match="make run NB=b PROFILE=smoke"):
+        check_runs(tmp_path, "smoke", ["a", "b"])
+    assert check_runs(tmp_path, "smoke", ["a"]) == {"a": tmp_path / "smoke" / "a"}
+
+
+def test_failed_run_stops_the_book(tmp_path):
+    fake_run(tmp_path, "default", "a")
+    fake_run(tmp_path, "default", "unlisted", status="failed")
+    with pytest.raises(BookError, match="unlisted did not succeed"):
+        check_runs(tmp_path, "default", ["a"])
+
+
+def test_scorecard_groups_by_paper_with_totals():
+    page = scorecard_markdown(
+        "smoke",
+        {
+            "du2019-figure1": [
+                claim("fast", "reproduced"),
+                claim("wide", "needs larger scale", measured={"m": 0.25}),
+            ],
+            "arora2019-figure1": [
+                claim("gap", "not reproduced", paper="arora2019", statement="a | b")
+            ],
+            "du2019-theorem3-1": [],
+        },
+    )
+    assert "the **smoke** profile" in page
+    assert (
+        "**All notebooks: 3 claims, 1 of 3 reproduced, 1 not reproduced, 1 needs larger scale.**"
+        in page
+    )
+    assert (
+        page.index("## Du, Zhai") < page.index("## Arora") < page.index("### [du2019-theorem3-1]")
+    )
+    assert "### [du2019-figure1](notebooks/du2019-figure1.ipynb)" in page
+    assert "| `fast`: A statement. | du2019, Theorem 3.1 | 0.5 | < 1 | ✅ reproduced |" in page
+    assert "| m=0.25 | < 1 | ⏳ needs larger scale (expected from default) |" in page
+    assert "`gap`: a \\| b" in page
+    assert "This notebook recorded no claims." in page
+
+
+def test_timings_table():
+    assert "No timings have been measured yet" in timings_markdown(None)
+    page = timings_markdown(
+        {
+            "machine": {
+                "cpu": "CPU Example, 2 torch threads of 2 cores",
+                "gpu": None,
+                "date": "2026-01-02",
+            },
+            "seconds": {"nb-a": {"smoke": 4.2, "default": 185.0}, "nb-b": {"smoke": 12.0}},
+        }
+    )
+    assert "2026-01-02" in page and "CPU Example" in page and "no GPU" in page
+    assert "| notebook | smoke | default |" in page
+    assert "| nb-a | 4 s | 3.1 min |" in page
+    assert "| nb-b | 12 s |  |" in page
+
+
+def test_the_book_builds_from_an_executed_notebook(tmp_path):
+    """Stage the real book configuration with the fixture as its only chapter, and build."""
+    book = tmp_path / "book"
+    shutil.copytree(repo_root() / "book", book, ignore=shutil.ignore_patterns("timings.json"))
+    (book / "_toc.yml").write_text(TOC)
+    results = tmp_path / "results"
+    [outcome] = run([FIXTURE], "smoke", {}, out_root=results)
+    assert outcome.status == "succeeded"
+
+    source = stage(book, results, tmp_path / "_build", "smoke")
+    assert (source / "notebooks" / "fixture-gd.ipynb").is_file()
+    assert "1 of 2 reproduced" in (source / "scorecard.md").read_text()
+    assert "No timings" in (source / "_timings.md").read_text()
+
+    index = build_html(source, tmp_path / "_build")
+    assert index == tmp_path / "_build" / "_build" / "html" / "index.html"
+    html = index.parent
+    assert (html / "notebooks" / "fixture-gd.html").is_file()
+    scorecard = (html / "scorecard.html").read_text()
+    assert "tiny-final-loss" in scorecard and "needs larger scale" in scorecard
+    # The claims table of the notebook is rendered as a table, not as text.
+    assert "<table" in (html / "notebooks" / "fixture-gd.html").read_text()
+
+
+def test_timings_are_measured_per_profile(tmp_path):
+    output = tmp_path / "timings.json"
+    assert measure(output, [FIXTURE]) == 0
+    timings = json.loads(output.read_text())
+    assert set(timings["machine"]) == {"cpu", "gpu", "date"}
+    assert set(timings["seconds"]["fixture-gd"]) == {"smoke", "default"}
+    assert all(seconds > 0 for seconds in timings["seconds"]["fixture-gd"].values())
+    assert "| fixture-gd |" in timings_markdown(timings)
+
+
+def test_the_real_book_builds_at_the_smoke_profile(tmp_path):
+    """Every chapter of book/_toc.yml, executed at the smoke profile, builds without warnings."""
+    root = repo_root()
+    names = toc_notebooks(root / "book" / "_toc.yml")
+    results = tmp_path / "results"
+    outcomes = run([root / "notebooks" / f"{name}.ipynb" for name in names], "smoke", {},
+                   out_root=results)
+    assert [o.status for o in outcomes] == ["succeeded"] * len(names)
+
+    source = stage(root / "book", results, tmp_path / "_build", "smoke")
+    html = build_html(source, tmp_path / "_build").parent
+    for name in names:
+        page = (html / "notebooks" / f"{name}.html").read_text()
+        assert "<table" in page  # the claims table is rendered
+        assert "{glue" not in page  # every glued value was resolved
+    scorecard = (html / "scorecard.html").read_text()
+    assert all(name in scorecard for name in names)
