@@ -106,10 +106,14 @@ def test_scorecard_groups_by_paper_with_totals():
         page.index("## Du, Zhai") < page.index("## Arora") < page.index("### [du2019-theorem3-1]")
     )
     assert "### [du2019-figure1](notebooks/du2019-figure1.ipynb)" in page
-    assert "| `fast`: A statement. | du2019, Theorem 3.1 | 0.5 | < 1 | ✅ reproduced |" in page
-    assert "| m=0.25 | < 1 | ⏳ needs larger scale (expected from default) |" in page
+    assert "| ✅ reproduced | `fast`: A statement. (du2019, Theorem 3.1) | 0.5 | < 1 |" in page
+    assert "| ⏳ needs larger scale (expected from default) | `wide`: A statement." in page
+    # the summary table has one row per notebook with its counts
+    assert "| [du2019-figure1](notebooks/du2019-figure1.ipynb) | 2 | 1 | 0 | 1 |" in page
     assert "`gap`: a \\| b" in page
     assert "This notebook recorded no claims." in page
+    titled = scorecard_markdown("smoke", {"du2019-figure1": []}, {"du2019-figure1": "Figure 1"})
+    assert "### [Figure 1](notebooks/du2019-figure1.ipynb)" in titled
 
 
 def test_timings_table():

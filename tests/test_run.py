@@ -70,10 +70,11 @@ def test_profile_values_then_overrides(tmp_path):
         "seed": 7,
         "lr": 0.1,
     }
+    # the default profile is what the parameters cell already says: nothing to inject for it
     assert effective_parameters("nb", VALID, profiles, "default", {"widths": [5]}) == {
-        "profile": "default",
         "widths": [5],
     }
+    assert effective_parameters("nb", VALID, profiles, "default", {}) == {}
     assert effective_parameters("other", VALID, profiles, "smoke", {}) == {"profile": "smoke"}
 
 

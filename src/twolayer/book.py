@@ -23,7 +23,14 @@ from typing import Any
 
 import yaml
 
-from twolayer.claims import MARKS, format_measured, load_claims, summarize, summary_line
+from twolayer.claims import (
+    MARKS,
+    STATUSES,
+    format_measured,
+    load_claims,
+    summarize,
+    summary_line,
+)
 from twolayer.paths import PROFILES, repo_root
 from twolayer.run import read_record
 
@@ -86,11 +93,28 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def scorecard_markdown(profile: str, claims: Mapping[str, list[dict[str, Any]]]) -> str:
-    """The scorecard page: one table per notebook, grouped by paper, with totals.
+def notebook_title(path: Path) -> str | None:
+    """The first level-one heading of a notebook, or None."""
+    notebook = json.loads(path.read_text())
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", "")).splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return None
 
-    ``claims`` maps notebook name -> its claim records, in book order.
+
+def scorecard_markdown(
+    profile: str,
+    claims: Mapping[str, list[dict[str, Any]]],
+    titles: Mapping[str, str] | None = None,
+) -> str:
+    """The scorecard page: a summary table, then one table per notebook grouped by paper.
+
+    ``claims`` maps notebook name -> its claim records, in book order; ``titles`` maps
+    notebook name -> the title shown for it (the name itself when missing).
     """
+    titles = titles or {}
     everything = [record for records in claims.values() for record in records]
     lines = [
         "# Scorecard",
@@ -102,7 +126,16 @@ def scorecard_markdown(profile: str, claims: Mapping[str, list[dict[str, Any]]])
         "is smaller than that scale. {doc}`rerunning` explains how to run a larger profile.",
         "",
         f"**All notebooks: {len(everything)} claims, {summary_line(summarize(everything))}.**",
+        "",
+        "| result | claims | " + " | ".join(STATUSES) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in STATUSES) + " |",
     ]
+    for notebook, records in claims.items():
+        counts = summarize(records)
+        link = f"[{_cell(titles.get(notebook, notebook))}](notebooks/{notebook}.ipynb)"
+        lines.append(
+            f"| {link} | {len(records)} | " + " | ".join(str(counts[s]) for s in STATUSES) + " |"
+        )
     by_paper: dict[str, list[str]] = {}
     for notebook, records in claims.items():
         paper = records[0]["paper"] if records else "other"
@@ -113,28 +146,23 @@ def scorecard_markdown(profile: str, claims: Mapping[str, list[dict[str, Any]]])
             lines += ["", f"Claims from {{cite}}`{paper}`."]
         for notebook in notebooks:
             records = claims[notebook]
-            lines += ["", f"### [{notebook}](notebooks/{notebook}.ipynb)", ""]
+            title = titles.get(notebook, notebook)
+            lines += ["", f"### [{title}](notebooks/{notebook}.ipynb)", ""]
             if not records:
                 lines.append("This notebook recorded no claims.")
                 continue
             lines += [
-                f"{summary_line(summarize(records))}.",
+                f"`{notebook}`: {summary_line(summarize(records))}.",
                 "",
-                "| claim | source | measured | expected | status |",
-                "| --- | --- | --- | --- | --- |",
+                "| status | claim | measured | expected |",
+                "| --- | --- | --- | --- |",
             ]
             for record in records:
-                claim = f"`{record['id']}`: {record['statement']}"
+                claim = f"`{record['id']}`: {record['statement']} ({record['source']})"
                 status = f"{MARKS[record['status']]} {record['status']}"
                 if record["status"] != "reproduced":
                     status += f" (expected from {record['holds_from']})"
-                cells = [
-                    claim,
-                    record["source"],
-                    format_measured(record["measured"]),
-                    record["expected"],
-                    status,
-                ]
+                cells = [status, claim, format_measured(record["measured"]), record["expected"]]
                 lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -180,12 +208,14 @@ def stage(book: Path, results: Path, build: Path, profile: str) -> Path:
         shutil.rmtree(source)
     shutil.copytree(book, source, ignore=shutil.ignore_patterns("timings.json", "_build"))
     (source / "notebooks").mkdir(exist_ok=True)
-    claims = {}
+    claims, titles = {}, {}
     for name, directory in runs.items():
-        shutil.copyfile(directory / f"{name}.ipynb", source / "notebooks" / f"{name}.ipynb")
+        staged = source / "notebooks" / f"{name}.ipynb"
+        shutil.copyfile(directory / f"{name}.ipynb", staged)
+        titles[name] = notebook_title(staged) or name
         path = directory / "claims.json"
         claims[name] = load_claims(path) if path.is_file() else []
-    (source / "scorecard.md").write_text(scorecard_markdown(profile, claims))
+    (source / "scorecard.md").write_text(scorecard_markdown(profile, claims, titles))
     timings_file = book / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else None
     (source / "_timings.md").write_text(timings_markdown(timings))

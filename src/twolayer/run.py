@@ -140,7 +140,9 @@ def effective_parameters(
 ) -> dict[str, Any]:
     """Merge the profile's values for ``notebook`` and the overrides, after checking names.
 
-    The result always sets ``profile``; overrides win over profile values.
+    Overrides win over profile values. ``profile`` is set unless it equals the value in
+    the parameters cell, so that a default run with no overrides leaves the notebook
+    exactly as written (papermill then injects no cell).
     """
     if "profile" in overrides:
         raise UsageError("choose the profile with --profile, not with -p profile")
@@ -148,7 +150,11 @@ def effective_parameters(
     check_names(notebook, ["profile"], valid, "every notebook needs a 'profile' parameter")
     check_names(notebook, list(from_profile), valid, f"{PROFILES_FILE}, profile {profile}")
     check_names(notebook, list(overrides), valid, "command line")
-    return {"profile": profile, **from_profile, **overrides}
+    merged = {**from_profile, **overrides}
+    written = valid["profile"].get("default")
+    if written is None or ast.literal_eval(written) != profile:
+        merged = {"profile": profile, **merged}
+    return merged
 
 
 def unreadable_parameters(path: Path, valid: Mapping[str, Any]) -> list[str]:
