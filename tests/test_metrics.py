@@ -14,7 +14,7 @@ from twolayer.model import Replica, TwoLayerReLU
 def _snapshot(model, X, y):
     Z = model.preactivations(X)
     u = model.outputs(Z)
-    initial = (X @ model.W0.T) >= 0
+    initial = (model.W0 @ X.T) >= 0
     return Snapshot(0, model, X, y, Z, u, Loss().value(u, y), initial)
 
 

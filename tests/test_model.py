@@ -106,13 +106,16 @@ def test_different_seeds_and_widths_give_different_weights():
 def test_neuron_reductions_with_repeated_and_interleaved_widths():
     reps = [Replica(3, 0), Replica(3, 1), Replica(5, 0), Replica(3, 2)]
     model = TwoLayerReLU.initialize(2, reps)
-    values = torch.arange(14.0).reshape(1, 14).repeat(2, 1)
+    values = torch.arange(14.0).reshape(14, 1).repeat(1, 2)  # (M, 2)
     bounds = [(0, 3), (3, 6), (6, 11), (11, 14)]
-    assert model.neuron_sum(values)[0].tolist() == [sum(range(a, b)) for a, b in bounds]
-    assert model.neuron_max(values)[1].tolist() == [b - 1 for a, b in bounds]
+    assert model.neuron_sum(values)[:, 0].tolist() == [sum(range(a, b)) for a, b in bounds]
+    assert model.neuron_max(values)[:, 1].tolist() == [b - 1 for a, b in bounds]
     assert model.per_neuron(torch.tensor([1.0, 2.0, 3.0, 4.0])).tolist() == (
         [1.0] * 3 + [2.0] * 3 + [3.0] * 5 + [4.0] * 3
     )
+    factors = torch.tensor([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [4.0, 40.0]])
+    scaled = model.scale_by_replica_(torch.ones(14, 2), factors)
+    assert torch.equal(scaled, model.per_neuron(factors))
 
 
 @pytest.mark.parametrize(

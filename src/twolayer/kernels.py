@@ -48,10 +48,10 @@ def g_infinity(X: torch.Tensor) -> torch.Tensor:
 
 
 def _per_replica_gram(model: TwoLayerReLU, features: torch.Tensor) -> torch.Tensor:
-    """sum_r features_ir features_jr within each replica: (n, M) -> (R, n, n), float64."""
+    """sum_r features_ri features_rj within each replica: (M, n) -> (R, n, n), float64."""
     grams = []
     for block in model.replica_blocks(features.to(torch.float64)):
-        grams.append(block @ block.T)
+        grams.append(block.T @ block)
     return torch.stack(grams)
 
 
@@ -66,7 +66,7 @@ def gram_first_layer(model: TwoLayerReLU, X: torch.Tensor, Z: torch.Tensor | Non
     if Z is None:
         Z = model.preactivations(X.to(model.dtype))
     weight = (model.a * model.output_scale).to(torch.float64).abs()
-    features = (Z >= 0).to(torch.float64) * weight
+    features = (Z >= 0).to(torch.float64) * weight[:, None]
     X64 = X.to(device=Z.device, dtype=torch.float64)
     return (X64 @ X64.T) * _per_replica_gram(model, features)
 
@@ -78,7 +78,7 @@ def gram_output_layer(model: TwoLayerReLU, X: torch.Tensor, Z: torch.Tensor | No
     """
     if Z is None:
         Z = model.preactivations(X.to(model.dtype))
-    features = torch.relu(Z).to(torch.float64) * model.output_scale.to(torch.float64)
+    features = torch.relu(Z).to(torch.float64) * model.output_scale.to(torch.float64)[:, None]
     return _per_replica_gram(model, features)
 
 

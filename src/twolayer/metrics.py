@@ -22,21 +22,22 @@ class Snapshot:
     model: TwoLayerReLU
     X: torch.Tensor  # (n, d) inputs
     y: torch.Tensor  # (n,) or (R, n) labels
-    Z: torch.Tensor  # (n, M) preactivations w_r(k)^T x_i
+    Z: torch.Tensor  # (M, n) preactivations w_r(k)^T x_i
     u: torch.Tensor  # (R, n) predictions u(k)
     loss: torch.Tensor  # (R,) training loss L(k)
-    initial_pattern: torch.Tensor  # (n, M) booleans 1{w_r(0)^T x_i >= 0}
+    initial_pattern: torch.Tensor  # (M, n) booleans 1{w_r(0)^T x_i >= 0}
 
 
 def _pattern_change(s: Snapshot) -> torch.Tensor:
     """Fraction of the m*n activation patterns that differ from initialization (du2019 §5)."""
-    changed = ((s.Z >= 0) != s.initial_pattern).sum(dim=0).to(torch.float64)
-    n = s.Z.shape[0]
+    changed = ((s.Z >= 0) != s.initial_pattern).sum(dim=1).to(torch.float64)
+    n = s.Z.shape[1]
     return s.model.neuron_sum(changed) / (n * s.model.widths.to(torch.float64))
 
 
 def _distances(model: TwoLayerReLU) -> torch.Tensor:
-    return (model.W - model.W0).to(torch.float64).norm(dim=1)
+    """||w_r - w_r(0)||_2 of every neuron (computed in the model's precision)."""
+    return (model.W - model.W0).norm(dim=1).to(torch.float64)
 
 
 METRICS: dict[str, Callable[[Snapshot], torch.Tensor]] = {

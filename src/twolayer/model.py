@@ -11,10 +11,11 @@ c_m = 1.
 Layout. A :class:`TwoLayerReLU` holds R replicas: independent networks that share the
 input dimension but may differ in width and seed. Their neurons are stored one after the
 other along a single neuron axis of length M = sum of the widths, so that the whole batch
-is evaluated with one matrix product ``X @ W.T`` of shape (n, M), without padding narrow
+is evaluated with one matrix product ``W @ X.T`` of shape (M, n), without padding narrow
 replicas to the widest one. Sums and maxima over the neurons of each replica are
 taken block by block (:meth:`TwoLayerReLU.neuron_sum`), which is deterministic on every
-device. Outputs carry the replica axis first: predictions have shape (R, n).
+device. Per-neuron arrays carry the neuron axis first, (M, ...); per-replica arrays carry
+the replica axis first: predictions have shape (R, n).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class TwoLayerReLU:
     @staticmethod
     def _equal_width_blocks(widths: Sequence[int]) -> list[tuple[int, int, int]]:
         """Runs of consecutive replicas with the same width: (first neuron, count, width)."""
-        blocks: list[tuple[int, int, int]] = []
+        blocks: list[tuple[int, int, int]] = []  # (first neuron, replicas, width)
         start = 0
         for m in widths:
             if blocks and blocks[-1][2] == m:
@@ -189,37 +190,55 @@ class TwoLayerReLU:
         return self.W.dtype
 
     def neuron_sum(self, values: torch.Tensor) -> torch.Tensor:
-        """Sum over the neurons of each replica: (..., M) -> (..., R)."""
+        """Sum over the neurons of each replica: (M, ...) -> (R, ...)."""
         return self._reduce(values, torch.sum)
 
     def neuron_max(self, values: torch.Tensor) -> torch.Tensor:
-        """Maximum over the neurons of each replica: (..., M) -> (..., R)."""
+        """Maximum over the neurons of each replica: (M, ...) -> (R, ...)."""
         return self._reduce(values, torch.amax)
 
     def _reduce(self, values: torch.Tensor, op: Callable[..., torch.Tensor]) -> torch.Tensor:
-        lead = values.shape[:-1]
+        rest = values.shape[1:]
         parts = [
-            op(values[..., first : first + count * m].reshape(*lead, count, m), dim=-1)
+            op(values[first : first + count * m].reshape(count, m, *rest), dim=1)
             for first, count, m in self._blocks
         ]
-        return torch.cat(parts, dim=-1)
+        return torch.cat(parts, dim=0)
 
     def per_neuron(self, values: torch.Tensor) -> torch.Tensor:
-        """Broadcast per-replica values to the neurons: (..., R) -> (..., M)."""
-        return values.index_select(-1, self.replica_of_neuron)
+        """Repeat per-replica values for each of its neurons: (R, ...) -> (M, ...)."""
+        return values.index_select(0, self.replica_of_neuron)
+
+    def scale_by_replica_(self, values: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+        """Multiply in place every neuron's row by its replica's row: (M, n) by (R, n).
+
+        The same as ``values *= per_neuron(factors)`` without building the (M, n) copy.
+        """
+        replica = 0
+        for first, count, m in self._blocks:
+            block = values[first : first + count * m].view(count, m, -1)
+            block.mul_(factors[replica : replica + count, None, :])
+            replica += count
+        return values
 
     def replica_blocks(self, values: torch.Tensor) -> list[torch.Tensor]:
-        """Split the neuron axis (last) into one tensor per replica."""
-        return list(torch.split(values, [r.width for r in self.replicas], dim=-1))
+        """Split the neuron axis (first) into one tensor per replica."""
+        return list(torch.split(values, [r.width for r in self.replicas], dim=0))
 
     # ------------------------------------------------------------------ the network
     def preactivations(self, X: torch.Tensor) -> torch.Tensor:
-        """z_{ir} = w_r^T x_i for every input and neuron, shape (n, M)."""
-        return X @ self.W.T
+        """z_{ri} = w_r^T x_i for every neuron and input, shape (M, n)."""
+        return self.W @ X.T
 
     def outputs(self, Z: torch.Tensor) -> torch.Tensor:
         """Predictions u_i = f(x_i) of every replica from the preactivations: (R, n)."""
-        return self.neuron_sum(torch.relu(Z) * (self.a * self.output_scale)).T
+        weights = (self.a * self.output_scale)[:, None]
+        activations = torch.relu(Z)
+        if activations.requires_grad or weights.requires_grad:  # keep autograd's inputs intact
+            activations = activations * weights
+        else:  # training loop: no gradient graph, save a copy of the (M, n) array
+            activations.mul_(weights)
+        return self.neuron_sum(activations)
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         """Predictions of every replica on the inputs ``X`` (n, d): shape (R, n)."""
@@ -237,13 +256,13 @@ class TwoLayerReLU:
 
         Returns ``(dW, da)`` with None for a layer that is not trained.
         """
-        g = self.per_neuron(dloss_du.T)  # (n, M): the residual seen by each neuron
         dW = da = None
         if self.trained in ("first", "both"):
-            gate = (Z >= 0).to(Z.dtype)
-            dW = (g * gate * (self.a * self.output_scale)).T @ X
+            G = (Z >= 0).to(Z.dtype).mul_((self.a * self.output_scale)[:, None])
+            dW = self.scale_by_replica_(G, dloss_du) @ X
         if self.trained in ("output", "both"):
-            da = self.output_scale * (g * torch.relu(Z)).sum(dim=0)
+            weighted = self.scale_by_replica_(torch.relu(Z), dloss_du)
+            da = self.output_scale * weighted.sum(dim=1)
         return dW, da
 
     # ------------------------------------------------------------------ state

@@ -151,9 +151,9 @@ def gradient_step(
     """
     dW, da = model.gradients(X, Z, loss.derivative(u, y))
     if dW is not None:
-        model.W -= lr_neuron[:, None] * dW
+        model.W.sub_(dW.mul_(lr_neuron[:, None]))
     if da is not None:
-        model.a -= lr_neuron * da
+        model.a.sub_(da.mul_(lr_neuron))
 
 
 def gradient_descent(
@@ -230,7 +230,7 @@ def gradient_descent(
             warnings.warn(f"{path} belongs to a different run; starting over", stacklevel=2)
     every = checkpoint_every or max(1, steps // 20)
 
-    initial_pattern = (X @ model.W0.T) >= 0
+    initial_pattern = (model.W0 @ X.T) >= 0
 
     def save(step: int, done: bool) -> None:
         if path is None:
