@@ -214,13 +214,7 @@ def integer_list(
     increasing: bool = False,
 ) -> Spec:
     """A list (or tuple) of integers, each within inclusive bounds; returned as a list."""
-
-    def item(value: Any) -> int:
-        result = _to_int(value)
-        if not _within(result, min, max):
-            raise _Rejected
-        return result
-
+    item = integer(min, max).convert
     return _list_spec("integer", item, _bounds(min, max), min_length, increasing)
 
 
@@ -233,13 +227,7 @@ def real_list(
     increasing: bool = False,
 ) -> Spec:
     """A list (or tuple) of finite reals, each within the bounds; returned as floats."""
-
-    def item(value: Any) -> float:
-        result = _to_float(value)
-        if not _within(result, min, max, above, below):
-            raise _Rejected
-        return result
-
+    item = real(min, max, above, below).convert
     conditions = _bounds(min, max, above, below)
     return _list_spec("real number", item, conditions, min_length, increasing)
 
