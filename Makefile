@@ -51,9 +51,11 @@ $(VENV)/.lab-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,lab]"
 	touch $@
 
-# Extra JupyterLab options, e.g. LAB_ARGS="--no-browser --port 8890".
+# Extra JupyterLab options, e.g. LAB_ARGS="--no-browser --port 8890". JupyterLab refuses to
+# start as root (containers) unless told to, so root gets --allow-root.
+LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 lab: $(VENV)/.lab-installed
-	cd notebooks && ../$(BIN)/jupyter lab $(LAB_ARGS)
+	cd notebooks && ../$(BIN)/jupyter lab $(LAB_ROOT) $(LAB_ARGS)
 
 # Re-resolve the whole dependency tree in a throwaway environment and pin it.
 lock:
