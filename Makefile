@@ -24,14 +24,14 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 book: $(STAMP)
-	$(BIN)/python -m twolayer.run --all --reuse --profile $(PROFILE)
-	$(BIN)/python -m twolayer.book --profile $(PROFILE)
+	$(BIN)/python -m twolayer.companion.run --all --reuse --profile $(PROFILE)
+	$(BIN)/python -m twolayer.companion.book --profile $(PROFILE)
 
 require-nb:
 	@test -n "$(NB)" || { echo 'error: name a notebook: make run NB=du2019-figure1 [PROFILE=smoke] [P="-p seed 3"]' >&2; exit 2; }
 
 run: require-nb $(STAMP)
-	$(BIN)/python -m twolayer.run $(NB) --profile $(PROFILE) $(P)
+	$(BIN)/python -m twolayer.companion.run $(NB) --profile $(PROFILE) $(P)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests
@@ -39,13 +39,13 @@ test: $(STAMP)
 
 # NB="name ..." refreshes only those references.
 refresh-refs: $(STAMP)
-	$(BIN)/python -m twolayer.references $(NB)
+	$(BIN)/python -m twolayer.companion.references $(NB)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_gd.py
 
 timings: $(STAMP)
-	$(BIN)/python -m twolayer.timings
+	$(BIN)/python -m twolayer.companion.timings
 
 $(VENV)/.lab-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,lab]"

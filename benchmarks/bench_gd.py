@@ -22,7 +22,7 @@ from twolayer.data import gaussian_labels, sphere
 from twolayer.devices import describe_device, resolve_device
 from twolayer.losses import Loss
 from twolayer.model import TwoLayerReLU, replica_grid
-from twolayer.paths import notebooks_dir
+from twolayer.companion.paths import notebooks_dir
 from twolayer.training import gradient_step
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from twolayer.book import (
+from twolayer.companion.book import (
     BookError,
     build_html,
     check_runs,
@@ -15,9 +15,9 @@ from twolayer.book import (
     timings_markdown,
     toc_notebooks,
 )
-from twolayer.paths import repo_root
-from twolayer.run import run
-from twolayer.timings import measure
+from twolayer.companion.paths import repo_root
+from twolayer.companion.run import run
+from twolayer.companion.timings import measure
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fixture-gd.ipynb"
 TOC = """\
@@ -149,7 +149,7 @@ def test_the_book_builds_from_an_executed_notebook(tmp_path):
     assert "No timings" in (source / "_timings.md").read_text()
 
     index = build_html(source, tmp_path / "_build")
-    assert index == tmp_path / "_build" / "_build" / "html" / "index.html"
+    assert index == tmp_path / "_build" / "html" / "index.html"
     html = index.parent
     assert (html / "notebooks" / "fixture-gd.html").is_file()
     scorecard = (html / "scorecard.html").read_text()

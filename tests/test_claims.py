@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from twolayer.claims import (
+from twolayer.companion.claims import (
     FIELDS,
     NEEDS_SCALE,
     NOT_REPRODUCED,

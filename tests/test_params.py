@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from twolayer import params
-from twolayer.params import (
+from twolayer.companion import params
+from twolayer.companion.params import (
     ParameterError,
     boolean,
     choice,

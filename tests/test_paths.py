@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from twolayer.paths import PROFILES, repo_root, result_dir, run_dir, run_tag
+from twolayer.companion.paths import PROFILES, repo_root, result_dir, run_dir, run_tag
 
 
 def test_repo_root_holds_the_project():
     root = repo_root()
     assert (root / "pyproject.toml").is_file()
-    assert (root / "src" / "twolayer" / "paths.py").is_file()
+    assert (root / "src" / "twolayer" / "companion" / "paths.py").is_file()
     assert Path(__file__).resolve().is_relative_to(root)
 
 
@@ -22,7 +22,7 @@ def test_run_dir_follows_the_environment(tmp_path, monkeypatch):
 
 def test_run_dir_without_the_runner_is_under_results_lab(tmp_path, monkeypatch):
     monkeypatch.delenv("TWOLAYER_RUN_DIR", raising=False)
-    monkeypatch.setattr("twolayer.paths.results_root", lambda: tmp_path)
+    monkeypatch.setattr("twolayer.companion.paths.results_root", lambda: tmp_path)
     assert run_dir("nb") == tmp_path / "lab" / "nb"
     assert (tmp_path / "lab" / "nb").is_dir()
 

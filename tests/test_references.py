@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from twolayer.references import (
+from twolayer.companion.references import (
     CHECKED_TAG,
     code_sources,
     references_dir,

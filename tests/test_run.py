@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from twolayer.run import (
+from twolayer.companion.run import (
     UsageError,
     describe_parameters,
     effective_parameters,
@@ -181,7 +181,7 @@ def test_parameters_hidden_from_papermill_are_found(tmp_path):
 
 def runner(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "twolayer.run", *args],
+        [sys.executable, "-m", "twolayer.companion.run", *args],
         capture_output=True,
         text=True,
         timeout=180,

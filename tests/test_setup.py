@@ -13,8 +13,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from twolayer.book import toc_notebooks
-from twolayer.run import load_profiles, unreadable_parameters
+from twolayer.companion.book import toc_notebooks
+from twolayer.companion.run import load_profiles, unreadable_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -101,8 +101,9 @@ def test_notebook_structure(path):
         "keep '=' out of the comments of the parameters cell"
     )
     following = next(cell for cell in notebook.cells[index + 1 :] if cell.cell_type == "code")
-    assert "validate(" in following.source, (
-        f"{path.name}: the cell after the parameters cell must call validate("
+    assert f'nb = setup(\n    "{path.stem}",' in following.source, (
+        f"{path.name}: the cell after the parameters cell must open with "
+        f'nb = setup("{path.stem}", globals(), ...)'
     )
     headings = {
         match.group(1).strip()

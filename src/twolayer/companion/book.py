@@ -2,12 +2,13 @@
 
 Usage::
 
-    python -m twolayer.book [--profile default]
+    python -m twolayer.companion.book [--profile default]
 
 ``book/`` is copied to ``_build/book-src/`` together with the executed notebooks of
 ``results/<profile>/``, a generated scorecard of their claims and the timing table of the
-re-running page; jupyter-book then renders that copy, treating every warning as an error.
-The book never executes a notebook itself.
+re-running page; Sphinx, configured by jupyter-book, renders that copy into
+``_build/html/``, treating every warning as an error. The book never executes a notebook
+itself.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from twolayer.claims import (
+from twolayer.companion.claims import (
     MARKS,
     STATUSES,
     format_measured,
@@ -31,8 +32,8 @@ from twolayer.claims import (
     summarize,
     summary_line,
 )
-from twolayer.paths import PROFILES, repo_root
-from twolayer.run import read_record
+from twolayer.companion.paths import PROFILES, repo_root
+from twolayer.companion.run import read_record
 
 PAPERS = {
     "du2019": "Du, Zhai, Poczos and Singh (ICLR 2019)",
@@ -223,31 +224,45 @@ def stage(book: Path, results: Path, build: Path, profile: str) -> Path:
 
 
 def build_html(source: Path, build: Path) -> Path:
-    """Run jupyter-book on the staged sources (warnings are errors); return index.html."""
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    """Render the staged sources into ``<build>/html`` (warnings are errors); return index.html.
+
+    ``jupyter-book config sphinx`` turns ``_config.yml`` and ``_toc.yml`` into a Sphinx
+    ``conf.py`` next to the sources, and Sphinx builds from it. Calling Sphinx directly
+    (rather than ``jupyter-book build``, which always adds a ``_build`` level of its own)
+    puts the HTML where the README says it is.
+    """
+    bin_dir = Path(sys.executable).parent
+    configure = [str(bin_dir / "jupyter-book"), "config", "sphinx", str(source)]
+    if subprocess.run(configure, check=False, stdout=subprocess.DEVNULL).returncode != 0:
+        raise BookError("jupyter-book could not turn book/_config.yml into a Sphinx configuration")
+    html = build / "html"
     command = [
-        str(jupyter_book),
-        "build",
-        str(source),
-        "--path-output",
-        str(build),
+        sys.executable,
+        "-m",
+        "sphinx",
         "--builder",
         "html",
-        "--all",
-        "-W",
-        "-n",
+        "--doctree-dir",
+        str(build / "doctrees"),
+        "--fresh-env",
+        "--write-all",
+        "--fail-on-warning",
+        "--nitpicky",
         "--keep-going",
+        "--quiet",
+        str(source),
+        str(html),
     ]
     if subprocess.run(command, check=False).returncode != 0:
-        raise BookError("jupyter-book reported errors or warnings (see above)")
-    return build / "_build" / "html" / "index.html"
+        raise BookError("Sphinx reported errors or warnings (see above)")
+    return html / "index.html"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m twolayer.book``; returns the exit status."""
+    """Entry point of ``python -m twolayer.companion.book``; returns the exit status."""
     root = repo_root()
     parser = argparse.ArgumentParser(
-        prog="python -m twolayer.book", description=__doc__.split("\n")[0]
+        prog="python -m twolayer.companion.book", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "--profile",

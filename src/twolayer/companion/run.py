@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m twolayer.run NOTEBOOK... | --all  [--profile smoke|default|paper]
+    python -m twolayer.companion.run NOTEBOOK... | --all  [--profile smoke|default|paper]
                            [-p NAME VALUE]... [--out DIR] [--reuse] [--progress]
 
 A notebook runs with the values of its ``parameters`` cell, replaced by those of the
@@ -36,8 +36,15 @@ from typing import Any
 
 import yaml
 
-from twolayer.claims import load_claims, summarize, summary_line
-from twolayer.paths import PROFILES, notebooks_dir, repo_root, result_dir, results_root, run_tag
+from twolayer.companion.claims import load_claims, summarize, summary_line
+from twolayer.companion.paths import (
+    PROFILES,
+    notebooks_dir,
+    repo_root,
+    result_dir,
+    results_root,
+    run_tag,
+)
 
 PROFILES_FILE = "profiles.yml"
 Profiles = dict[str, dict[str, dict[str, Any]]]
@@ -179,8 +186,13 @@ def unreadable_parameters(path: Path, valid: Mapping[str, Any]) -> list[str]:
     return [name for name in assigned if name not in valid]
 
 
+def _package_dir() -> Path:
+    """The directory of the whole ``twolayer`` package, mathematics and machinery."""
+    return Path(__file__).resolve().parents[1]
+
+
 def _package_files() -> list[Path]:
-    package = Path(__file__).resolve().parent
+    package = _package_dir()
     return sorted(
         path for path in package.rglob("*") if path.is_file() and "__pycache__" not in path.parts
     )
@@ -193,7 +205,7 @@ def inputs_hash(notebook: Path, profiles_file: Path, parameters: Mapping[str, An
     the effective parameters.
     """
     digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
+    package = _package_dir()
     files = [(notebook.name, notebook), (PROFILES_FILE, profiles_file)]
     files += [(path.relative_to(package).as_posix(), path) for path in _package_files()]
     for label, path in files:
@@ -454,7 +466,7 @@ def _remove_run_dir(directory: Path) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m twolayer.run",
+        prog="python -m twolayer.companion.run",
         description="Execute notebooks into results/<profile>[+overrides]/<notebook>/.",
     )
     parser.add_argument(
@@ -533,7 +545,7 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m twolayer.run``; returns the exit status."""
+    """Entry point of ``python -m twolayer.companion.run``; returns the exit status."""
     args = _parser().parse_args(argv)
     overrides = {name: parse_value(value) for name, value in args.parameter}
     try:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from twolayer.paths import PROFILES, run_dir
+from twolayer.companion.paths import PROFILES, run_dir
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"

@@ -4,7 +4,7 @@ Every notebook checks its ``parameters`` cell in the next cell, so that a bad va
 (from the command line, from ``profiles.yml`` or from a reader's edit) stops the run with
 one line naming the parameter, the value and what is allowed::
 
-    from twolayer import params as p
+    from twolayer.companion import params as p
 
     p.validate(globals(), n=p.integer(min=2), lr=p.real(above=0), device=p.device())
 

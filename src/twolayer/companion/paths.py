@@ -33,10 +33,11 @@ def _is_root(directory: Path) -> bool:
 def repo_root() -> Path:
     """Return the repository root: the directory holding ``pyproject.toml``.
 
-    The package location is tried first (an editable install keeps the package in
-    ``<root>/src/twolayer``); otherwise the current directory and its parents are searched.
+    The package location is tried first (an editable install keeps this module in
+    ``<root>/src/twolayer/companion``); otherwise the current directory and its parents are
+    searched.
     """
-    candidates = [Path(__file__).resolve().parents[2]]
+    candidates = [Path(__file__).resolve().parents[3]]
     cwd = Path.cwd().resolve()
     candidates += [cwd, *cwd.parents]
     for candidate in candidates:

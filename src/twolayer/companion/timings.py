@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from twolayer.paths import repo_root
+from twolayer.companion.paths import repo_root
 
 MEASURED_PROFILES = ("smoke", "default")
 
@@ -37,7 +37,7 @@ def machine_description() -> dict[str, Any]:
 
 def measure(output: Path, notebooks: Sequence[Path] | None = None) -> int:
     """Run the notebooks (default: all) at each measured profile; write timings to ``output``."""
-    from twolayer.run import UsageError, requested_notebooks, run
+    from twolayer.companion.run import UsageError, requested_notebooks, run
 
     seconds: dict[str, dict[str, float]] = {}
     try:

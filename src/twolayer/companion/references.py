@@ -1,6 +1,6 @@
 """Reference copies of the notebooks for the nbval tests (``make refresh-refs``).
 
-Each notebook (or each one named: ``python -m twolayer.references NAME...``) is
+Each notebook (or each one named: ``python -m twolayer.companion.references NAME...``) is
 executed at the smoke profile and stored as ``tests/references/<nb>.ipynb`` with the
 outputs of the cells tagged ``nbval-check-output`` only; nbval re-executes the
 reference and compares those outputs. Stripping everything else keeps the files small
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from twolayer.paths import notebooks_dir, repo_root
+from twolayer.companion.paths import notebooks_dir, repo_root
 
 CHECKED_TAG = "nbval-check-output"
 INJECTED_TAG = "injected-parameters"
@@ -67,7 +67,7 @@ def refresh(names: Sequence[str] = ()) -> int:
     ``names`` picks notebooks by name; by default every source notebook is refreshed and
     references without a notebook are removed.
     """
-    from twolayer.run import UsageError, run
+    from twolayer.companion.run import UsageError, run
 
     target = references_dir()
     target.mkdir(parents=True, exist_ok=True)
