@@ -8,7 +8,7 @@ import torch
 
 from twolayer.data import gaussian_labels, sphere, with_near_parallel_pair
 from twolayer.devices import device_error, resolve_device
-from twolayer.fitting import linear_rate, power_law
+from twolayer.fitting import line, linear_rate, power_law
 from twolayer.rng import derive_seed
 
 
@@ -81,3 +81,20 @@ def test_linear_rate_ignores_the_floor():
     values = np.maximum(5.0 * 0.8**k, 1e-9)
     rho, fit = linear_rate(k, values, floor=1e-8)
     assert rho == pytest.approx(0.8) and fit.r2 == pytest.approx(1.0)
+
+
+def test_line_slope_and_its_standard_error():
+    rng = np.random.default_rng(0)
+    x = np.repeat(np.arange(5.0), 200)
+    noise = 0.1
+    fits = [line(x, 1.0 - 0.02 * x + noise * rng.standard_normal(x.size)) for _ in range(300)]
+    slopes = np.array([fit.slope for fit in fits])
+    assert slopes.mean() == pytest.approx(-0.02, abs=2e-3)
+    # the reported standard error is the spread of the slope over repetitions
+    expected = noise / math.sqrt(((x - x.mean()) ** 2).sum())
+    assert np.mean([fit.stderr for fit in fits]) == pytest.approx(expected, rel=0.05)
+    assert slopes.std() == pytest.approx(expected, rel=0.15)
+    two = line([0.0, 2.0], [1.0, 5.0])
+    assert (two.slope, two.intercept) == (2.0, 1.0) and np.isnan(two.stderr)
+    with pytest.raises(ValueError, match="one length"):
+        line([0.0, 1.0], [1.0])

@@ -1,4 +1,4 @@
-"""Fits used to turn curves into numbers: power laws and linear convergence rates."""
+"""Fits used to turn curves into numbers: lines, power laws and linear convergence rates."""
 
 from __future__ import annotations
 
@@ -28,7 +28,15 @@ class Fit:
         return self.slope - z * self.stderr, self.slope + z * self.stderr
 
 
-def _line(x: np.ndarray, y: np.ndarray) -> Fit:
+def line(x, y) -> Fit:
+    """Least-squares line y = intercept + slope x, with the slope's standard error.
+
+    Two points give the exact line and a standard error of nan (no spread to estimate it).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D of one length, got {x.shape} and {y.shape}")
     if x.size < 2:
         raise ValueError(f"a fit needs at least 2 points, got {x.size}")
     if x.size == 2:
@@ -44,7 +52,7 @@ def power_law(x, y) -> Fit:
     y = np.asarray(y, dtype=np.float64)
     if not (np.isfinite(x).all() and np.isfinite(y).all()) or (x <= 0).any() or (y <= 0).any():
         raise ValueError("a power-law fit needs finite, positive x and y")
-    return _line(np.log(x), np.log(y))
+    return line(np.log(x), np.log(y))
 
 
 def linear_rate(steps, values, floor: float = 0.0) -> tuple[float, Fit]:
@@ -61,5 +69,5 @@ def linear_rate(steps, values, floor: float = 0.0) -> tuple[float, Fit]:
     if keep.sum() < 2:
         nan = float("nan")
         return nan, Fit(nan, nan, nan, nan)
-    fit = _line(steps[keep], np.log(values[keep]))
+    fit = line(steps[keep], np.log(values[keep]))
     return float(np.exp(fit.slope)), fit
