@@ -40,9 +40,13 @@ def claim(id: str, status: str, paper: str = "du2019", **changes) -> dict:
         "id": id,
         "statement": "A statement.",
         "source": "du2019, Theorem 3.1",
+        "origin": "paper",
+        "kind": "consistency" if status.startswith("check") else "reproduction",
+        "assumptions": "",
+        "outside_assumptions": [],
         "measured": 0.5,
         "expected": "< 1",
-        "holds": status == "reproduced",
+        "holds": status in ("reproduced", "check passed"),
         "profile": "smoke",
         "holds_from": "default",
         "status": status,
@@ -89,7 +93,8 @@ def test_scorecard_groups_by_paper_with_totals():
         {
             "du2019-figure1": [
                 claim("fast", "reproduced"),
-                claim("wide", "needs larger scale", measured={"m": 0.25}),
+                claim("wide", "needs larger scale", measured={"m": 0.25}, origin="book"),
+                claim("bound", "check passed", outside_assumptions=["step 10x too large"]),
             ],
             "arora2019-figure1": [
                 claim("gap", "not reproduced", paper="arora2019", statement="a | b")
@@ -99,17 +104,23 @@ def test_scorecard_groups_by_paper_with_totals():
     )
     assert "the **smoke** profile" in page
     assert (
-        "**All notebooks: 3 claims, 1 of 3 reproduced, 1 not reproduced, 1 needs larger scale.**"
-        in page
+        "**All notebooks: 1 of 3 reproduced, 1 not reproduced, 1 needs larger scale; "
+        "1 of 1 check passed.**" in page
     )
     assert (
         page.index("## Du, Zhai") < page.index("## Arora") < page.index("### [du2019-theorem3-1]")
     )
     assert "### [du2019-figure1](notebooks/du2019-figure1.ipynb)" in page
-    assert "| ✅ reproduced | `fast`: A statement. (du2019, Theorem 3.1) | 0.5 | < 1 |" in page
+    row = "| ✅ reproduced | `fast`: A statement. (du2019, Theorem 3.1) | the paper | 0.5 | < 1 |"
+    assert row in page
     assert "| ⏳ needs larger scale (expected from default) | `wide`: A statement." in page
-    # the summary table has one row per notebook with its counts
-    assert "| [du2019-figure1](notebooks/du2019-figure1.ipynb) | 2 | 1 | 0 | 1 |" in page
+    assert "| this book | m=0.25 |" in page
+    # consistency checks are listed apart, after the reproductions, with the departures
+    checks = page.index("**Checks**")
+    assert page.index("`fast`") < checks < page.index("`bound`")
+    assert "*Outside the paper's assumptions:* step 10x too large" in page
+    # the summary table counts reproductions and checks apart
+    assert "| [du2019-figure1](notebooks/du2019-figure1.ipynb) | 2 | 1 | 0 | 1 | 1 of 1 |" in page
     assert "`gap`: a \\| b" in page
     assert "This notebook recorded no claims." in page
     titled = scorecard_markdown("smoke", {"du2019-figure1": []}, {"du2019-figure1": "Figure 1"})
@@ -145,7 +156,9 @@ def test_the_book_builds_from_an_executed_notebook(tmp_path):
 
     source = stage(book, results, tmp_path / "_build", "smoke")
     assert (source / "notebooks" / "fixture-gd.ipynb").is_file()
-    assert "1 of 2 reproduced" in (source / "scorecard.md").read_text()
+    assert "0 of 1 reproduced, 1 needs larger scale; 1 of 1 check passed" in (
+        source / "scorecard.md"
+    ).read_text()
     assert "No timings" in (source / "_timings.md").read_text()
 
     index = build_html(source, tmp_path / "_build")

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from twolayer.companion.claims import (
+    FAILED,
     FIELDS,
     NEEDS_SCALE,
     NOT_REPRODUCED,
+    PASSED,
     REPRODUCED,
     Claims,
     format_measured,
@@ -28,6 +30,8 @@ def add(claims: Claims, id: str = "c1", **changes) -> dict:
         id=id,
         statement="The loss decreases.",
         source="du2019, Figure 1(a)",
+        origin="paper",
+        kind="reproduction",
         measured=0.5,
         expected="< 1",
         holds=True,
@@ -52,6 +56,40 @@ def test_status(holds, profile, holds_from, status):
     assert status_of(holds, profile, holds_from) == status
     claims = make_claims(profile)
     assert add(claims, holds=holds, holds_from=holds_from)["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("holds", "profile", "holds_from", "status"),
+    [
+        (True, "smoke", "paper", PASSED),
+        (False, "default", "default", FAILED),
+        (False, "smoke", "default", NEEDS_SCALE),
+    ],
+)
+def test_status_of_consistency_checks(holds, profile, holds_from, status):
+    assert status_of(holds, profile, holds_from, "consistency") == status
+    claims = make_claims(profile)
+    record = add(claims, holds=holds, holds_from=holds_from, kind="consistency")
+    assert record["status"] == status
+
+
+def test_origin_kind_and_assumptions_are_recorded():
+    claims = make_claims()
+    record = add(
+        claims,
+        origin="book",
+        kind="consistency",
+        assumptions="m = Omega(n^6 / (lambda_0^4 delta^3)), eta = O(lambda_0 / n^2)",
+        outside_assumptions=("eta is 1e4 times too large", "m is 1e10 times too small"),
+    )
+    assert record["origin"] == "book" and record["kind"] == "consistency"
+    assert record["assumptions"].startswith("m = Omega")
+    assert record["outside_assumptions"] == [
+        "eta is 1e4 times too large",
+        "m is 1e10 times too small",
+    ]
+    assert "c1 is outside the paper's assumptions: eta is 1e4" in repr(claims)
+    assert "*Outside the paper's assumptions:* eta is 1e4" in claims._repr_markdown_()
 
 
 def test_written_file_has_the_schema_and_full_precision(tmp_path):
@@ -137,6 +175,11 @@ def test_holds_must_be_a_boolean(holds):
         ({"statement": ""}, TypeError),
         ({"expected": 1.0}, TypeError),
         ({"id": 3}, TypeError),
+        ({"origin": "folklore"}, ValueError),
+        ({"kind": "vibes"}, ValueError),
+        ({"assumptions": None}, TypeError),
+        ({"outside_assumptions": "a string, not a list"}, TypeError),
+        ({"outside_assumptions": [""]}, TypeError),
     ],
 )
 def test_malformed_claims_are_refused(changes, error):
@@ -165,25 +208,36 @@ def test_display_is_a_rounded_deterministic_table():
         [
             "Claims of demo-notebook at profile smoke: "
             "1 of 3 reproduced, 1 not reproduced, 1 needs larger scale",
-            "status              claim    measured  expected  holds from",
-            "reproduced          fast     0.123     < 1       smoke",
-            "needs larger scale  pipe|id  m=0.667   a | b     default",
-            "not reproduced      wrong    7         < 1       smoke",
+            "status              claim    origin, kind         measured  expected  holds from",
+            "reproduced          fast     paper, reproduction  0.123     < 1       smoke",
+            "needs larger scale  pipe|id  paper, reproduction  m=0.667   a | b     default",
+            "not reproduced      wrong    paper, reproduction  7         < 1       smoke",
         ]
     )
     markdown = claims._repr_markdown_()
     statement = "The loss decreases. (du2019, Figure 1(a))"
-    assert f"| ✅ | `fast`: {statement} | 0.123 | < 1 | smoke |" in markdown
-    assert f"| ⏳ | `pipe\\|id`: {statement} | m=0.667 | a \\| b | default |" in markdown
-    assert f"| ❌ | `wrong`: {statement} | 7 | < 1 | smoke |" in markdown
+    kind = "paper, reproduction"
+    assert f"| ✅ | `fast`: {statement} | {kind} | 0.123 | < 1 | smoke |" in markdown
+    assert f"| ⏳ | `pipe\\|id`: {statement} | {kind} | m=0.667 | a \\| b | default |" in markdown
+    assert f"| ❌ | `wrong`: {statement} | {kind} | 7 | < 1 | smoke |" in markdown
     assert markdown == claims._repr_markdown_()
 
 
-def test_summaries_count_every_status():
-    records = [{"status": REPRODUCED}, {"status": REPRODUCED}, {"status": NEEDS_SCALE}]
-    counts = summarize(records)
-    assert counts == {REPRODUCED: 2, NOT_REPRODUCED: 0, NEEDS_SCALE: 1}
-    assert summary_line(counts) == "2 of 3 reproduced, 1 needs larger scale"
+def test_summaries_count_reproductions_and_checks_apart():
+    records = [
+        {"kind": "reproduction", "status": REPRODUCED},
+        {"kind": "reproduction", "status": REPRODUCED},
+        {"kind": "reproduction", "status": NEEDS_SCALE},
+        {"kind": "consistency", "status": PASSED},
+        {"kind": "consistency", "status": FAILED},
+    ]
+    summary = summarize(records)
+    assert summary.reproductions == {REPRODUCED: 2, NOT_REPRODUCED: 0, NEEDS_SCALE: 1}
+    assert summary.checks == {PASSED: 1, FAILED: 1, NEEDS_SCALE: 0}
+    assert summary_line(summary) == (
+        "2 of 3 reproduced, 1 needs larger scale; 1 of 2 checks passed, 1 failed"
+    )
+    assert summary_line(summarize(records[:3])) == "2 of 3 reproduced, 1 needs larger scale"
     assert summary_line(summarize([])) == "0 of 0 reproduced"
 
 

@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
-from twolayer.data import sphere
+from twolayer import kernels
+from twolayer.data import sphere, with_near_parallel_pair
 from twolayer.kernels import (
+    entry_variance,
     g_infinity,
     gram_deviation,
     gram_first_layer,
@@ -15,7 +17,7 @@ from twolayer.kernels import (
     kernel_prediction,
     lambda_min,
 )
-from twolayer.model import Replica, TwoLayerReLU
+from twolayer.model import Replica, TwoLayerReLU, replica_grid
 from twolayer.rng import generator
 
 
@@ -57,6 +59,132 @@ def test_g_infinity_known_values():
     # E[relu(z)^2] = 1/2 and, for orthogonal inputs, E[relu(z1)] E[relu(z2)] = 1/(2 pi)
     off = 1 / (2 * math.pi)
     assert torch.allclose(G, torch.tensor([[0.5, off], [off, 0.5]], dtype=torch.float64))
+
+
+SMALL_ANGLES = [1e-3, 1e-6, 1e-8, 1e-10, 1e-12]
+
+
+def _pair(theta, scale=1.0):
+    """Two inputs of norm ``scale`` at angle ``theta`` (the stored angle is theta to ~1 ulp)."""
+    X = torch.tensor([[1.0, 0.0], [math.cos(theta), math.sin(theta)]], dtype=torch.float64)
+    return scale * X
+
+
+def _close_pair_lambda_min(theta):
+    """lambda_min of H∞ for two unit inputs at angle theta, in a form free of cancellation.
+
+    The 2 x 2 matrix [[1/2, h], [h, 1/2]] with h = cos θ (pi - θ) / (2 pi) has the smallest
+    eigenvalue 1/2 - h = (1 - cos θ)/2 + θ cos θ / (2 pi) = sin²(θ/2) + θ cos θ / (2 pi)
+    = θ / (2 pi) + θ² / 4 + O(θ³).
+    """
+    return math.sin(theta / 2) ** 2 + theta * math.cos(theta) / (2 * math.pi)
+
+
+def _arccos_formulas(X):
+    """The closed forms evaluated the textbook way, θ = arccos(cosine), as a reference."""
+    norms = X.norm(dim=1)
+    outer = norms[:, None] * norms[None, :]
+    cos = ((X @ X.T) / outer).clamp(-1.0, 1.0)
+    theta = torch.arccos(cos)
+    H = outer * cos * (math.pi - theta) / (2 * math.pi)
+    G = outer * (torch.sin(theta) + (math.pi - theta) * cos) / (2 * math.pi)
+    return H, G, cos
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+@pytest.mark.parametrize("theta", SMALL_ANGLES)
+def test_h_infinity_lambda_min_of_a_close_pair(theta, scale):
+    exact = _close_pair_lambda_min(theta)
+    series = theta / (2 * math.pi) + theta**2 / 4
+    assert exact == pytest.approx(series, rel=theta**2, abs=0)
+    lam = float(lambda_min(h_infinity(_pair(theta, scale)))) / scale**2
+    # relative 1e-6, up to the rounding of an entry near 1/2 (2^-54), which any float64
+    # H∞ carries; the old arccos form was off by 7e-5 at 1e-6 and gave 0 from 1e-8 down
+    assert abs(lam - exact) <= 1e-6 * exact + 2.0**-53
+
+
+@pytest.mark.parametrize("theta", SMALL_ANGLES)
+def test_angles_keep_relative_accuracy_near_parallel_and_antiparallel(theta):
+    X = torch.tensor(
+        [[1.0, 0.0], [math.cos(theta), math.sin(theta)], [-math.cos(theta), math.sin(theta)]],
+        dtype=torch.float64,
+    )
+    angle, rest, _ = kernels._angles(X)
+    assert float(angle[0, 1]) == pytest.approx(theta, rel=1e-12, abs=0)  # near parallel: θ
+    assert float(rest[0, 2]) == pytest.approx(theta, rel=1e-12, abs=0)  # antiparallel: pi - θ
+    assert torch.equal(angle, angle.T) and torch.equal(rest, rest.T)
+    assert (torch.diagonal(angle) == 0.0).all()
+    # near antiparallel, H∞_ij = -cos(θ) θ / (2 pi) keeps its relative accuracy too
+    H = h_infinity(X)
+    expected = -math.cos(theta) * theta / (2 * math.pi)
+    assert float(H[0, 2]) == pytest.approx(expected, rel=1e-12, abs=0)
+
+
+def test_gram_matrices_psd_with_a_pair_at_angle_1e_9():
+    X = torch.cat([sphere(50, 10, seed=6), sphere(1, 10, seed=7)])  # 50 points and a partner
+    theta = 1e-9
+    X = with_near_parallel_pair(X, 0, 50, theta)
+    n = X.shape[0]
+    lam_h = float(lambda_min(h_infinity(X)))
+    assert lam_h >= -1e-15 * n
+    assert float(lambda_min(g_infinity(X))) >= -1e-15 * n
+    # the pair sets λ_min (the old arccos form gave a negative value here)
+    assert lam_h == pytest.approx(theta / (2 * math.pi), rel=1e-4, abs=0)
+
+
+def test_antiparallel_pair():
+    X = sphere(6, 4, seed=9)
+    X[1] = -X[0]
+    H, G = h_infinity(X), g_infinity(X)
+    # restricted to the pair, H∞ = diag(1/2, 1/2): x_i^T x_j (pi - pi) = 0 exactly, and the
+    # off-diagonal entry of G∞ is (sin(pi) + 0) / (2 pi) = 0 exactly
+    assert torch.allclose(H[:2, :2], torch.eye(2, dtype=torch.float64) / 2, rtol=0, atol=1e-15)
+    assert H[0, 1] == 0.0 and H[1, 0] == 0.0
+    assert G[0, 1] == 0.0 and G[1, 0] == 0.0
+    # the same up to the scale for inputs of other norms
+    Y = X * torch.arange(1.0, 7.0, dtype=torch.float64)[:, None]
+    assert h_infinity(Y)[0, 1] == 0.0 and g_infinity(Y)[0, 1] == 0.0
+
+
+def test_diagonals_are_exactly_half_the_squared_norms():
+    X = sphere(30, 8, seed=10) * torch.linspace(0.5, 2.0, 30, dtype=torch.float64)[:, None]
+    half = X.norm(dim=1) ** 2 / 2
+    # θ_ii = 0 exactly; the arccos form had θ_ii ≈ 2e-8 from a cosine of 1 - 1 ulp
+    assert torch.allclose(torch.diagonal(h_infinity(X)), half, rtol=1e-15, atol=0)
+    assert torch.allclose(torch.diagonal(g_infinity(X)), half, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("d", [3, 50])
+def test_agreement_with_the_arccos_formulas_at_generic_angles(d):
+    X = sphere(40, d, seed=11) * torch.linspace(0.5, 2.0, 40, dtype=torch.float64)[:, None]
+    H_ref, G_ref, cos = _arccos_formulas(X)
+    generic = cos.abs() < 0.9  # away from parallel and antiparallel, arccos is accurate
+    generic.fill_diagonal_(False)
+    assert generic.sum() > 100
+    H, G = h_infinity(X), g_infinity(X)
+    assert torch.allclose(H[generic], H_ref[generic], rtol=0, atol=1e-12)
+    assert torch.allclose(G[generic], G_ref[generic], rtol=0, atol=1e-12)
+    assert torch.equal(H, H.T) and torch.equal(G, G.T)
+
+
+def test_close_pairs_are_the_same_in_small_blocks(monkeypatch):
+    X = sphere(300, 3, seed=12)  # crowded: hundreds of pairs within the arccos limit
+    H, G = h_infinity(X), g_infinity(X)
+    monkeypatch.setattr(kernels, "_CHORD_BLOCK", 7)  # a few pairs per block
+    # the same up to an ulp (the vectorised norm may sum in another order)
+    assert torch.allclose(h_infinity(X), H, rtol=0, atol=2.0**-53)
+    assert torch.allclose(g_infinity(X), G, rtol=0, atol=2.0**-53)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_with_close_pairs():
+    X = with_near_parallel_pair(sphere(200, 3, seed=13), 0, 1, 1e-10)
+    for f in (h_infinity, g_infinity):
+        on_gpu = f(X.cuda())
+        assert on_gpu.is_cuda and on_gpu.dtype == torch.float64
+        assert torch.allclose(on_gpu.cpu(), f(X), rtol=0, atol=1e-14)
+    lam = float(lambda_min(h_infinity(X.cuda())))
+    assert lam == pytest.approx(1e-10 / (2 * math.pi), rel=1e-3, abs=0)
 
 
 def _model(widths, d, trained="first", dtype=torch.float64, **kw):
@@ -135,3 +263,30 @@ def test_gram_deviation_shapes_and_consistency():
     assert ((out["lambda_min"] - lam0).abs() <= out["spectral"] + 1e-12).all()
     # wider networks concentrate better on average
     assert out["spectral"][1].mean() < out["spectral"][0].mean()
+
+
+def test_entry_variance_is_the_variance_of_one_neurons_term():
+    X = sphere(6, 3, seed=14) * torch.linspace(0.5, 2.0, 6, dtype=torch.float64)[:, None]
+    gen = torch.Generator().manual_seed(0)
+    W = torch.randn(400_000, 3, generator=gen, dtype=torch.float64)
+    active = (W @ X.T >= 0).to(torch.float64)  # (neurons, n)
+    terms = (X @ X.T)[None] * active[:, :, None] * active[:, None, :]
+    empirical = terms.var(dim=0)
+    assert torch.allclose(entry_variance(X), empirical, rtol=0.02, atol=1e-4)
+    # the diagonal term is ||x_i||^2 with probability 1/2
+    assert torch.allclose(entry_variance(X).diagonal(), X.norm(dim=1) ** 4 / 4)
+
+
+def test_standardized_entries_have_unit_mean_square():
+    X = sphere(40, 30, seed=15)
+    z = gram_deviation(X, [100, 3000], list(range(8)))["z_square_mean"]
+    assert z.shape == (2, 8)
+    assert float(z.mean()) == pytest.approx(1.0, abs=0.1)
+    # a wrong mean (H∞ off by 10% of its off-diagonal) or a wrong 1/m shows at once
+    H = h_infinity(X)
+    wrong = H + 0.1 * (H - torch.diag(H.diagonal()))
+    sigma2 = entry_variance(X)
+    model = TwoLayerReLU.initialize(30, replica_grid([3000], range(4)), dtype=torch.float64)
+    diff = gram_first_layer(model, X) - wrong
+    upper = torch.triu(torch.ones(40, 40, dtype=torch.bool))
+    assert float((3000 * diff[:, upper] ** 2 / sigma2[upper]).mean()) > 2.0

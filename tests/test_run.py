@@ -219,12 +219,13 @@ def test_success_writes_results_where_predicted(smoke_run):
     }
     assert record["versions"]["torch"].startswith("2.13.0")
     claims = json.loads((directory / "claims.json").read_text())
-    assert [claim["status"] for claim in claims] == ["reproduced", "needs larger scale"]
+    assert [claim["status"] for claim in claims] == ["check passed", "needs larger scale"]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("fixture-gd [smoke+seed=3] finished in ")
     assert lines[1] == f"  notebook: {directory / 'fixture-gd.ipynb'}"
     assert lines[2] == (
-        f"  claims:   {directory / 'claims.json'} (1 of 2 reproduced, 1 needs larger scale)"
+        f"  claims:   {directory / 'claims.json'} "
+        "(0 of 1 reproduced, 1 needs larger scale; 1 of 1 check passed)"
     )
     executed = nbformat.read(directory / "fixture-gd.ipynb", as_version=4)
     injected = [cell for cell in executed.cells if "injected-parameters" in cell.metadata.tags]

@@ -12,26 +12,94 @@ import torch
 
 from twolayer.model import TwoLayerReLU, replica_grid
 
+# Pairs with |cos θ| above this (angle within about 11.5 degrees of 0 or pi; a chord
+# ||u_i -+ u_j|| below 0.2) get their angle from the chords instead of arccos.
+_ARCCOS_LIMIT = 0.98
+# Elements of the (pairs, d) blocks gathered at a time when measuring those chords.
+_CHORD_BLOCK = 1 << 21
 
-def _cosines(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+
+def _set_symmetric(
+    out: torch.Tensor, i: torch.Tensor, j: torch.Tensor, value: torch.Tensor
+) -> None:
+    """out[i, j] = out[j, i] = value, elementwise over the index tensors."""
+    out[i, j] = value
+    out[j, i] = value
+
+
+def _angles(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Angles between the rows of ``X``: (θ, π - θ, row norms), all float64, O(n^2) memory.
+
+    With u_i = x_i / ||x_i|| and c = U U^T (one matrix product), θ_ij = arccos(c_ij) wherever
+    |c_ij| <= _ARCCOS_LIMIT. There the rounding error δc of the product moves θ by at most
+    |δc| / sin θ <= 5 |δc|, i.e. to within a few ulps, and π - θ is formed by subtraction.
+
+    Closer to parallel or antiparallel, arccos loses half of the digits (arccos(1 - ε) ≈
+    sqrt(2ε), so θ = 1e-8 is indistinguishable from 0), and those pairs are redone as
+
+        θ_ij = 2 atan2(||u_i - u_j||, ||u_i + u_j||),
+        π - θ_ij = 2 atan2(||u_i + u_j||, ||u_i - u_j||),
+
+where the short chord (||u_i - u_j|| near parallel, ||u_i + u_j|| near antiparallel) is
+    the norm of the difference (sum) of the two rows, which is accurate to a few ulps of its
+    own size, and the long chord is sqrt(4 - short^2), where nothing cancels. So θ near 0
+    and π - θ near π keep their relative accuracy, and the diagonal is θ = 0 exactly. For
+    |c| <= _ARCCOS_LIMIT the same atan2 form with both chords sqrt(2 ∓ 2c) taken from the
+    product would be arccos(c) again, so nothing is lost by using arccos there.
+
+    The rows are gathered in blocks of at most _CHORD_BLOCK elements, so typical inputs
+    (few close pairs) cost about the matrix product and an arccos, and a data set made of
+    tight clusters costs O(pairs d) extra but no more than O(n^2) memory. Measuring every
+    chord directly with ``torch.cdist(..., compute_mode="donot_use_mm_for_euclid_dist")``
+    was 14x slower than the whole old kernel at n = 2000, d = 1000 on CPU (and twice that
+    is needed, for the differences and the sums), as it does its O(n^2 d) work outside BLAS.
+    """
     X = X.to(torch.float64)
-    norms = X.norm(dim=1)
-    outer = norms[:, None] * norms[None, :]
-    cos = ((X @ X.T) / outer).clamp(-1.0, 1.0)
-    return cos, outer
+    norms = torch.linalg.vector_norm(X, dim=1)
+    U = X / norms[:, None]
+    theta = U @ U.T
+    pairs = (theta > _ARCCOS_LIMIT).logical_or_(theta < -_ARCCOS_LIMIT).triu_(1).nonzero()
+    i, j = pairs.unbind(1)
+    sign = theta[i, j].sign_()  # +1 for a pair near parallel, -1 near antiparallel
+    theta = theta.clamp_(-1.0, 1.0).arccos_()
+    theta.diagonal().zero_()
+    rest = math.pi - theta
+    step = max(1, _CHORD_BLOCK // max(1, U.shape[1]))
+    for start in range(0, pairs.shape[0], step):
+        bi, bj, bs = i[start : start + step], j[start : start + step], sign[start : start + step]
+        # the short chord ||u_i -+ u_j|| from the rows; the long one from a^2 + b^2 = 4
+        short = torch.linalg.vector_norm(U[bi].addcmul_(U[bj], bs[:, None], value=-1.0), dim=1)
+        long = (4.0 - short.square()).sqrt_()
+        small = torch.atan2(short, long).mul_(2.0)  # the angle to the nearer of u_j, -u_j
+        large = torch.atan2(long, short).mul_(2.0)  # pi minus that
+        parallel = bs > 0
+        _set_symmetric(theta, bi, bj, small.where(parallel, large))
+        _set_symmetric(rest, bi, bj, large.where(parallel, small))
+    return theta, rest, norms
 
 
 def h_infinity(X: torch.Tensor) -> torch.Tensor:
     """The limiting Gram matrix of the first layer, du2019 Assumption 3.1 / arora2019 eq. (3).
 
         H∞_ij = E_{w ~ N(0, I)}[x_i^T x_j 1{w^T x_i >= 0, w^T x_j >= 0}]
-              = x_i^T x_j (pi - arccos(cos θ_ij)) / (2 pi),
+              = x_i^T x_j (pi - θ_ij) / (2 pi)
+              = ||x_i|| ||x_j|| cos θ_ij (pi - θ_ij) / (2 pi),
 
     where θ_ij is the angle between x_i and x_j (for unit vectors cos θ_ij = x_i^T x_j).
     The expectation does not depend on the scale of w, so it also holds for N(0, κ² I).
+
+    The angles come from ``_angles`` (accurate near parallel and antiparallel pairs). The
+    factor x_i^T x_j is formed as ||x_i|| ||x_j|| cos θ_ij with cos θ_ij evaluated at that θ
+    rather than taken from the product x_i^T x_j: near θ = 0 it is then correct to half an
+    ulp and exactly 1 on the diagonal, while a computed dot product is off by up to about
+    d ε ||x_i|| ||x_j||. For a close pair λ_min ≈ θ / (2 pi) is the difference H∞_ii - H∞_ij
+    (unit inputs), so it inherits the absolute error of the entries: about 1e-16, the
+    rounding of an entry near 1/2, i.e. a relative 1e-6 down to θ ≈ 1e-9 (the old arccos
+    form lost all digits of λ_min below θ ≈ 1e-8 and was not PSD at θ = 1e-9).
     """
-    cos, outer = _cosines(X)
-    return outer * cos * (math.pi - torch.arccos(cos)) / (2.0 * math.pi)
+    theta, rest, norms = _angles(X)
+    K = theta.cos_().mul_(rest).div_(2.0 * math.pi)
+    return K.mul_(torch.outer(norms, norms))
 
 
 def g_infinity(X: torch.Tensor) -> torch.Tensor:
@@ -41,10 +109,16 @@ def g_infinity(X: torch.Tensor) -> torch.Tensor:
               = ||x_i|| ||x_j|| (sin θ_ij + (pi - θ_ij) cos θ_ij) / (2 pi).
 
     It is the limit of the matrix G(t) of du2019 eq. (13) when both layers train.
+
+    The angles come from ``_angles``; sin θ is evaluated as sin(min(θ, pi - θ)), which is
+    accurate at both ends and exactly 0 for parallel and antiparallel pairs. For two unit
+    inputs at a small angle the smallest eigenvalue of G∞ is only about θ² / 4, which is
+    below the rounding of the entries once θ < 1e-8: G∞ is then PSD up to rounding only.
     """
-    cos, outer = _cosines(X)
-    theta = torch.arccos(cos)
-    return outer * (torch.sin(theta) + (math.pi - theta) * cos) / (2.0 * math.pi)
+    theta, rest, norms = _angles(X)
+    sin = torch.minimum(theta, rest).sin_()
+    K = theta.cos_().mul_(rest).add_(sin).div_(2.0 * math.pi)
+    return K.mul_(torch.outer(norms, norms))
 
 
 def _per_replica_gram(model: TwoLayerReLU, features: torch.Tensor) -> torch.Tensor:
@@ -102,6 +176,24 @@ def kernel_prediction(H: torch.Tensor, r0: torch.Tensor, eta: float, steps: int)
     return (factors @ (coeffs**2).T).sqrt()
 
 
+def entry_variance(X: torch.Tensor) -> torch.Tensor:
+    """Variance of one neuron's term of H_ij(0), for every pair: (n, n), float64.
+
+    H_ij(0) of du2019 eq. (6) averages m independent copies of
+    x_i^T x_j 1{w^T x_i >= 0, w^T x_j >= 0}, w ~ N(0, I), which equals x_i^T x_j with
+    probability p_ij = (pi - θ_ij) / (2 pi) and 0 otherwise, so its variance is
+    (x_i^T x_j)^2 p_ij (1 - p_ij), and H_ij(0) has variance (that) / m. The angle is taken
+    here as a plain arc cosine, independently of :func:`h_infinity`, so that comparing the
+    two tests the closed form of H∞ as well.
+    """
+    X = X.to(torch.float64)
+    norms = X.norm(dim=1)
+    inner = X @ X.T
+    cos = (inner / (norms[:, None] * norms[None, :])).clamp(-1.0, 1.0)
+    p = (math.pi - torch.arccos(cos)) / (2.0 * math.pi)
+    return inner**2 * p * (1.0 - p)
+
+
 def gram_deviation(
     X: torch.Tensor,
     widths: list[int],
@@ -113,12 +205,24 @@ def gram_deviation(
 
     For every width, the networks of all ``seeds`` are drawn as one batch (w_r ~ N(0, I)).
     Returns tensors of shape (len(widths), len(seeds)):
-    ``spectral`` = ||H(0) - H∞||_2, ``entrywise`` = max_ij |H_ij(0) - H∞_ij| and
-    ``lambda_min`` = λ_min(H(0)).
+    ``spectral`` = ||H(0) - H∞||_2, ``entrywise`` = max_ij |H_ij(0) - H∞_ij|,
+    ``lambda_min`` = λ_min(H(0)) and ``z_square_mean``, the mean over the pairs i <= j of
+    z_ij^2 with z_ij = sqrt(m) (H_ij(0) - H∞_ij) / sigma_ij and sigma_ij^2 from
+    :func:`entry_variance`. Each z_ij has mean 0 and variance 1, so ``z_square_mean`` is
+    close to 1 at every width when H∞ and H(0) are both right.
     """
     X = X.to(device=device, dtype=torch.float64)
     H = h_infinity(X)
-    out: dict[str, list[torch.Tensor]] = {"spectral": [], "entrywise": [], "lambda_min": []}
+    sigma2 = entry_variance(X)
+    n = X.shape[0]
+    upper = torch.triu(torch.ones(n, n, dtype=torch.bool, device=X.device))
+    upper &= sigma2 > 1e-12 * sigma2.diagonal().min()  # pairs whose term is not constant
+    out: dict[str, list[torch.Tensor]] = {
+        "spectral": [],
+        "entrywise": [],
+        "lambda_min": [],
+        "z_square_mean": [],
+    }
     for m in widths:
         model = TwoLayerReLU.initialize(
             X.shape[1], replica_grid([m], seeds), dtype=torch.float64, device=device
@@ -127,4 +231,5 @@ def gram_deviation(
         out["spectral"].append(torch.linalg.matrix_norm(diff, ord=2))
         out["entrywise"].append(diff.abs().amax(dim=(-2, -1)))
         out["lambda_min"].append(lambda_min(diff + H))
+        out["z_square_mean"].append((m * diff[:, upper] ** 2 / sigma2[upper]).mean(dim=-1))
     return {k: torch.stack(v).cpu() for k, v in out.items()}

@@ -25,7 +25,9 @@ from typing import Any
 import yaml
 
 from twolayer.companion.claims import (
+    CONSISTENCY,
     MARKS,
+    REPRODUCTION,
     STATUSES,
     format_measured,
     load_claims,
@@ -105,38 +107,83 @@ def notebook_title(path: Path) -> str | None:
     return None
 
 
+def _claim_cell(record: Mapping[str, Any]) -> str:
+    text = f"`{record['id']}`: {record['statement']} ({record['source']})"
+    if record["outside_assumptions"]:
+        text += " *Outside the paper's assumptions:* " + "; ".join(record["outside_assumptions"])
+    return text
+
+
+def _claims_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = [
+        "| status | claim | origin | measured | expected |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for record in records:
+        status = f"{MARKS[record['status']]} {record['status']}"
+        if not record["holds"]:
+            status += f" (expected from {record['holds_from']})"
+        origin = "the paper" if record["origin"] == "paper" else "this book"
+        cells = [
+            status,
+            _claim_cell(record),
+            origin,
+            format_measured(record["measured"]),
+            record["expected"],
+        ]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return lines
+
+
 def scorecard_markdown(
     profile: str,
     claims: Mapping[str, list[dict[str, Any]]],
     titles: Mapping[str, str] | None = None,
 ) -> str:
-    """The scorecard page: a summary table, then one table per notebook grouped by paper.
+    """The scorecard page: a summary table, then one section per notebook grouped by paper.
 
     ``claims`` maps notebook name -> its claim records, in book order; ``titles`` maps
-    notebook name -> the title shown for it (the name itself when missing).
+    notebook name -> the title shown for it (the name itself when missing). Reproductions
+    and consistency checks are counted and listed apart.
     """
     titles = titles or {}
     everything = [record for records in claims.values() for record in records]
+    held, failed, needs_scale = STATUSES[REPRODUCTION]
     lines = [
         "# Scorecard",
         "",
         f"Every claim checked by the notebooks of this book, as computed by the runs at "
-        f"the **{profile}** profile that the book displays. A claim is *reproduced* when the "
-        "computation confirms it, *not reproduced* when it does not although the run is at "
-        "or above the scale from which it should hold, and *needs larger scale* when the run "
-        "is smaller than that scale. {doc}`rerunning` explains how to run a larger profile.",
+        f"the **{profile}** profile that the book displays. Claims are of two kinds. A "
+        "*reproduction* is a result of the paper (or a prediction of this book) tested "
+        "sharply enough that a wrong implementation of the set-up fails it; it is "
+        "*reproduced* when the computation confirms it, *not reproduced* when it does not "
+        "although the run is at or above the scale from which it should hold, and *needs "
+        "larger scale* when the run is smaller than that scale. A *consistency check* is a "
+        "true statement, often a bound with room to spare, that a correct computation must "
+        "satisfy but that cannot tell right from wrong by itself; checks are listed apart "
+        "and not counted as reproduced results. Each claim says whether it is the paper's "
+        "or this book's own, and where the run lies outside the paper's assumptions. "
+        "{doc}`rerunning` explains how to run a larger profile.",
         "",
-        f"**All notebooks: {len(everything)} claims, {summary_line(summarize(everything))}.**",
+        f"**All notebooks: {summary_line(summarize(everything))}.**",
         "",
-        "| result | claims | " + " | ".join(STATUSES) + " |",
-        "| --- | --- | " + " | ".join("---" for _ in STATUSES) + " |",
+        "| result | reproductions | reproduced | not reproduced | needs larger scale "
+        "| consistency checks passed |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for notebook, records in claims.items():
-        counts = summarize(records)
+        summary = summarize(records)
+        counts, checks = summary.reproductions, summary.checks
         link = f"[{_cell(titles.get(notebook, notebook))}](notebooks/{notebook}.ipynb)"
-        lines.append(
-            f"| {link} | {len(records)} | " + " | ".join(str(counts[s]) for s in STATUSES) + " |"
-        )
+        cells = [
+            link,
+            str(sum(counts.values())),
+            str(counts[held]),
+            str(counts[failed]),
+            str(counts[needs_scale]),
+            f"{checks[STATUSES[CONSISTENCY][0]]} of {sum(checks.values())}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     by_paper: dict[str, list[str]] = {}
     for notebook, records in claims.items():
         paper = records[0]["paper"] if records else "other"
@@ -152,19 +199,11 @@ def scorecard_markdown(
             if not records:
                 lines.append("This notebook recorded no claims.")
                 continue
-            lines += [
-                f"`{notebook}`: {summary_line(summarize(records))}.",
-                "",
-                "| status | claim | measured | expected |",
-                "| --- | --- | --- | --- |",
-            ]
-            for record in records:
-                claim = f"`{record['id']}`: {record['statement']} ({record['source']})"
-                status = f"{MARKS[record['status']]} {record['status']}"
-                if record["status"] != "reproduced":
-                    status += f" (expected from {record['holds_from']})"
-                cells = [status, claim, format_measured(record["measured"]), record["expected"]]
-                lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+            lines += [f"`{notebook}`: {summary_line(summarize(records))}."]
+            for kind, heading in ((REPRODUCTION, "Reproductions"), (CONSISTENCY, "Checks")):
+                chosen = [record for record in records if record["kind"] == kind]
+                if chosen:
+                    lines += ["", f"**{heading}**", "", *_claims_table(chosen)]
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,7 @@ runner and the book's scorecard read the resulting ``claims.json``::
 
     claims = Claims("du2019-figure1", paper="du2019", profile=profile)
     claims.check(id="linear-convergence", statement="...", source="du2019, Figure 1(a)",
+                 origin="paper", kind="reproduction",
                  measured=rate, expected="rate < 1 for every width", holds=bool(rate < 1))
     claims          # shows the table
     claims.write()  # run_dir("du2019-figure1")/claims.json
@@ -16,7 +17,8 @@ import json
 import math
 import numbers
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +26,32 @@ import numpy as np
 
 from twolayer.companion.paths import PROFILES, run_dir
 
+ORIGINS = ("paper", "book")
+"""Who makes a claim: the paper itself, or this book (a prediction or extension of ours)."""
+REPRODUCTION = "reproduction"
+CONSISTENCY = "consistency"
+KINDS = (REPRODUCTION, CONSISTENCY)
+"""A reproduction fails on a wrong implementation of the set-up; a consistency check need not."""
+
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 NEEDS_SCALE = "needs larger scale"
-STATUSES = (REPRODUCED, NOT_REPRODUCED, NEEDS_SCALE)
-MARKS = {REPRODUCED: "✅", NOT_REPRODUCED: "❌", NEEDS_SCALE: "⏳"}
+PASSED = "check passed"
+FAILED = "check failed"
+STATUSES = {
+    REPRODUCTION: (REPRODUCED, NOT_REPRODUCED, NEEDS_SCALE),
+    CONSISTENCY: (PASSED, FAILED, NEEDS_SCALE),
+}
+"""The statuses of each kind of claim: holds, fails at or above its scale, fails below it."""
+MARKS = {REPRODUCED: "✅", NOT_REPRODUCED: "❌", NEEDS_SCALE: "⏳", PASSED: "✔️", FAILED: "✖️"}
 FIELDS = (
     "id",
     "statement",
     "source",
+    "origin",
+    "kind",
+    "assumptions",
+    "outside_assumptions",
     "measured",
     "expected",
     "holds",
@@ -46,13 +65,14 @@ FIELDS = (
 Measured = float | int | bool | str | dict[str, float | int]
 
 
-def status_of(holds: bool, profile: str, holds_from: str) -> str:
-    """Classify a claim: reproduced, not reproduced, or needing a larger profile."""
+def status_of(holds: bool, profile: str, holds_from: str, kind: str = REPRODUCTION) -> str:
+    """Classify a claim: it holds, it fails at or above ``holds_from``, or it needs more scale."""
+    held, failed, needs_scale = STATUSES[kind]
     if holds:
-        return REPRODUCED
+        return held
     if PROFILES.index(profile) >= PROFILES.index(holds_from):
-        return NOT_REPRODUCED
-    return NEEDS_SCALE
+        return failed
+    return needs_scale
 
 
 def _plain_number(value: Any) -> float | int | bool | str:
@@ -89,23 +109,53 @@ def format_measured(value: Measured) -> str:
     return _format_number(value)
 
 
-def summarize(records: Iterable[Mapping[str, Any]]) -> Counter:
-    """Count claim records by status (every status present, possibly zero)."""
-    counts = Counter(dict.fromkeys(STATUSES, 0))
-    counts.update(record["status"] for record in records)
-    return counts
+@dataclass(frozen=True)
+class Summary:
+    """Claim records counted by status, reproductions and consistency checks apart."""
+
+    reproductions: Counter
+    checks: Counter
+
+    def of(self, kind: str) -> Counter:
+        return self.reproductions if kind == REPRODUCTION else self.checks
 
 
-def summary_line(counts: Mapping[str, int]) -> str:
-    """``'3 of 4 reproduced, 1 needs larger scale'``: the non-zero counts in words."""
+def summarize(records: Iterable[Mapping[str, Any]]) -> Summary:
+    """Count claim records by kind and status (every status present, possibly zero)."""
+    summary = Summary(
+        Counter(dict.fromkeys(STATUSES[REPRODUCTION], 0)),
+        Counter(dict.fromkeys(STATUSES[CONSISTENCY], 0)),
+    )
+    for record in records:
+        summary.of(record["kind"])[record["status"]] += 1
+    return summary
+
+
+def _counts_line(counts: Mapping[str, int], kind: str) -> str:
+    held, failed, needs_scale = STATUSES[kind]
     total = sum(counts.values())
-    parts = [f"{counts[REPRODUCED]} of {total} reproduced"]
-    if counts[NOT_REPRODUCED]:
-        parts.append(f"{counts[NOT_REPRODUCED]} not reproduced")
-    if counts[NEEDS_SCALE]:
-        verb = "needs" if counts[NEEDS_SCALE] == 1 else "need"
-        parts.append(f"{counts[NEEDS_SCALE]} {verb} larger scale")
+    if kind == REPRODUCTION:
+        noun = "reproduced"
+    else:
+        noun = "check passed" if total == 1 else "checks passed"
+    parts = [f"{counts[held]} of {total} {noun}"]
+    if counts[failed]:
+        parts.append(f"{counts[failed]} {'not reproduced' if kind == REPRODUCTION else 'failed'}")
+    if counts[needs_scale]:
+        verb = "needs" if counts[needs_scale] == 1 else "need"
+        parts.append(f"{counts[needs_scale]} {verb} larger scale")
     return ", ".join(parts)
+
+
+def summary_line(summary: Summary) -> str:
+    """``'3 of 4 reproduced, 1 needs larger scale; 2 of 2 checks passed'``.
+
+    The part on consistency checks is left out when there are none.
+    """
+    line = _counts_line(summary.reproductions, REPRODUCTION)
+    if sum(summary.checks.values()):
+        line += "; " + _counts_line(summary.checks, CONSISTENCY)
+    return line
 
 
 def _require_text(field: str, value: Any) -> str:
@@ -131,16 +181,26 @@ class Claims:
         id: str,
         statement: str,
         source: str,
+        origin: str,
+        kind: str,
         measured: Measured,
         expected: str,
         holds: bool,
         holds_from: str = "smoke",
+        assumptions: str = "",
+        outside_assumptions: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Record one claim and return its record.
 
+        ``origin`` is ``"paper"`` when the paper states the claim (``source`` cites where)
+        and ``"book"`` when it is this book's own prediction or extension. ``kind`` is
+        ``"reproduction"`` when a wrong implementation of the set-up would fail it and
+        ``"consistency"`` for a check that cannot tell right from wrong by itself.
         ``holds`` must be a boolean computed from ``measured`` (``numpy.bool_`` is
         accepted); ``holds_from`` is the smallest profile at which the claim is expected
-        to hold.
+        to hold. ``assumptions`` states the conditions under which the paper makes the
+        claim, and ``outside_assumptions`` lists each way in which this run departs from
+        them (empty when it satisfies them all).
         """
         _require_text("id", id)
         if any(record["id"] == id for record in self._records):
@@ -149,16 +209,33 @@ class Claims:
             raise TypeError(f"holds must be a bool computed by the notebook, not {holds!r}")
         if holds_from not in PROFILES:
             raise ValueError(f"holds_from {holds_from!r} is not one of {', '.join(PROFILES)}")
+        if origin not in ORIGINS:
+            raise ValueError(f"origin {origin!r} is not one of {', '.join(ORIGINS)}")
+        if kind not in KINDS:
+            raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+        if not isinstance(assumptions, str):
+            raise TypeError(f"assumptions must be a string, not {assumptions!r}")
+        if isinstance(outside_assumptions, str) or not all(
+            isinstance(item, str) and item.strip() for item in outside_assumptions
+        ):
+            raise TypeError(
+                "outside_assumptions must be a list of non-empty strings, "
+                f"not {outside_assumptions!r}"
+            )
         record = {
             "id": id,
             "statement": _require_text("statement", statement),
             "source": _require_text("source", source),
+            "origin": origin,
+            "kind": kind,
+            "assumptions": assumptions,
+            "outside_assumptions": list(outside_assumptions),
             "measured": _plain_measured(measured),
             "expected": _require_text("expected", expected),
             "holds": bool(holds),
             "profile": self.profile,
             "holds_from": holds_from,
-            "status": status_of(bool(holds), self.profile, holds_from),
+            "status": status_of(bool(holds), self.profile, holds_from, kind),
             "notebook": self.notebook,
             "paper": self.paper,
         }
@@ -176,11 +253,12 @@ class Claims:
         target.write_text(json.dumps(self.records, indent=2, allow_nan=False) + "\n")
         return target
 
-    def _rows(self) -> list[tuple[str, str, str, str, str]]:
+    def _rows(self) -> list[tuple[str, str, str, str, str, str]]:
         return [
             (
                 record["status"],
                 record["id"],
+                f"{record['origin']}, {record['kind']}",
                 format_measured(record["measured"]),
                 record["expected"],
                 record["holds_from"],
@@ -197,28 +275,37 @@ class Claims:
         lines = [
             f"**Claims** of {self._caption()}",
             "",
-            "| | claim | measured | expected | holds from |",
-            "|---|---|---|---|---|",
+            "| | claim | origin, kind | measured | expected | holds from |",
+            "|---|---|---|---|---|---|",
         ]
         for record, (status, *cells) in zip(self._records, self._rows(), strict=True):
-            escaped = [cell.replace("|", "\\|") for cell in cells]
-            claim = (
-                f"`{escaped[0]}`: " + record["statement"].replace("|", "\\|")
-                + f" ({record['source']})"
-            )
-            lines.append(f"| {MARKS[status]} | {claim} | " + " | ".join(escaped[1:]) + " |")
-        lines += ["", " · ".join(f"{MARKS[s]} {s}" for s in STATUSES)]
+            escaped = [cell.replace("|", "\\|") for cell in cells[1:]]
+            claim = f"`{record['id']}`: {record['statement']} ({record['source']})"
+            if record["outside_assumptions"]:
+                claim += " *Outside the paper's assumptions:* " + "; ".join(
+                    record["outside_assumptions"]
+                )
+            claim = claim.replace("|", "\\|")
+            lines.append(f"| {MARKS[status]} | {claim} | " + " | ".join(escaped) + " |")
+        used = [s for s in MARKS if any(record["status"] == s for record in self._records)]
+        lines += ["", " · ".join(f"{MARKS[s]} {s}" for s in used)]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        header = ("status", "claim", "measured", "expected", "holds from")
+        header = ("status", "claim", "origin, kind", "measured", "expected", "holds from")
         rows = [header, *self._rows()]
         widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
         table = [
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in rows
         ]
-        return "\n".join([f"Claims of {self._caption()}", *table])
+        outside = [
+            f"  {record['id']} is outside the paper's assumptions: "
+            + "; ".join(record["outside_assumptions"])
+            for record in self._records
+            if record["outside_assumptions"]
+        ]
+        return "\n".join([f"Claims of {self._caption()}", *table, *outside])
 
 
 def load_claims(path: Path) -> list[dict[str, Any]]:
@@ -230,7 +317,7 @@ def load_claims(path: Path) -> list[dict[str, Any]]:
         missing = [field for field in FIELDS if field not in record]
         if missing:
             raise ValueError(f"{path}: claim {record.get('id')!r} lacks {', '.join(missing)}")
-        if record["status"] not in STATUSES:
+        if record["kind"] not in KINDS or record["status"] not in STATUSES[record["kind"]]:
             raise ValueError(
                 f"{path}: claim {record['id']!r} has unknown status {record['status']!r}"
             )

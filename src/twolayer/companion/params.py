@@ -2,11 +2,13 @@
 
 Every notebook checks its ``parameters`` cell in the next cell, so that a bad value
 (from the command line, from ``profiles.yml`` or from a reader's edit) stops the run with
-one line naming the parameter, the value and what is allowed::
+one line naming the parameter, the value and what is allowed. The specs below say what each
+parameter accepts; :func:`twolayer.companion.setup` applies them (and those of ``profile``,
+``seed`` and ``device``) with :func:`validate`::
 
-    from twolayer.companion import params as p
+    from twolayer.companion import params as p, setup
 
-    p.validate(globals(), n=p.integer(min=2), lr=p.real(above=0), device=p.device())
+    nb = setup("du2019-figure1", globals(), n=p.integer(min=2), lr=p.real(above=0))
 
 Import the module rather than its functions: ``device`` names both a spec here and the
 notebook parameter, so importing the function would clash with the parameters cell.

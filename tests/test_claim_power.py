@@ -1,0 +1,212 @@
+"""Every reproduction claim can fail: deliberately wrong implementations make it fail.
+
+A *mutation* is a realistic bug in the mathematics (a Gram matrix without its inner-product
+factor, a forgotten 1/sqrt(m), a step size halved by mistake, ...). Each case runs a book
+notebook twice with the same parameters, once as it is and once with the mutation applied
+in a cell placed before everything else, and checks that the named claims hold in the first
+run and fail in the second. A last test makes sure that every claim a notebook marks as
+``kind="reproduction"`` is broken by at least one mutation here.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from twolayer.companion.run import run
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+MUTATIONS = {
+    # H_inf_ij = (pi - theta_ij) / (2 pi): the x_i^T x_j factor of du2019 Assumption 3.1 dropped
+    "h-infinity-without-inner-products": """
+import math
+import torch
+import twolayer.kernels as kernels
+
+def h_infinity(X):
+    X = X.to(torch.float64)
+    X = X / X.norm(dim=1, keepdim=True)
+    return (math.pi - torch.arccos((X @ X.T).clamp(-1.0, 1.0))) / (2 * math.pi)
+
+kernels.h_infinity = h_infinity
+""",
+    # the angle taken as arccos of the clamped cosine, which loses precision near theta = 0
+    "arccos-angle": """
+import math
+import torch
+import twolayer.kernels as kernels
+
+def h_infinity(X):
+    X = X.to(torch.float64)
+    norms = X.norm(dim=1)
+    cos = ((X @ X.T) / (norms[:, None] * norms[None, :])).clamp(-1.0, 1.0)
+    return norms[:, None] * norms[None, :] * cos * (math.pi - torch.arccos(cos)) / (2 * math.pi)
+
+kernels.h_infinity = h_infinity
+""",
+    # f = sum_r a_r relu(w_r^T x): the 1/sqrt(m) of du2019 eq. (1) forgotten
+    "no-output-scaling": """
+import twolayer.model as model
+
+model.SCALINGS["ntk"] = lambda m: 1.0
+""",
+    # f = (1/m) sum_r ...: the mean-field scaling where the kernel scaling belongs
+    "mean-field-in-place-of-ntk": """
+import twolayer.model as model
+
+model.SCALINGS["ntk"] = lambda m: 1.0 / m
+""",
+    # gradient descent takes half the step the notebook asks for
+    "halved-step": """
+import torch
+import twolayer.training as training
+
+_gradient_descent = training.gradient_descent
+
+def gradient_descent(*args, lr, **kwargs):
+    return _gradient_descent(*args, lr=torch.as_tensor(lr, dtype=torch.float64) / 2, **kwargs)
+
+training.gradient_descent = gradient_descent
+""",
+    # G_inf with 1/pi in place of 1/(2 pi): the arc-cosine kernel of degree one, twice the
+    # E[relu(w^T x_i) relu(w^T x_j)] that the 1/m-normalized G(t) of du2019 eq. (13) tends to
+    "g-infinity-arc-cosine-normalization": """
+import math
+import torch
+import twolayer.kernels as kernels
+
+def g_infinity(X):
+    X = X.to(torch.float64)
+    norms = X.norm(dim=1)
+    cos = ((X @ X.T) / (norms[:, None] * norms[None, :])).clamp(-1.0, 1.0)
+    theta = torch.arccos(cos)
+    outer = norms[:, None] * norms[None, :]
+    return outer * (torch.sin(theta) + (math.pi - theta) * cos) / math.pi
+
+kernels.g_infinity = g_infinity
+""",
+}
+
+# (notebook, mutation, parameter overrides at the smoke profile, claims the mutation breaks)
+CASES = [
+    (
+        "du2019-theorem3-1",
+        "h-infinity-without-inner-products",
+        {},
+        ["lambda0-matches-finite-width", "entrywise-variance", "gram-concentration-rate"],
+    ),
+    ("du2019-theorem3-1", "arccos-angle", {}, ["lambda0-vanishes-when-parallel"]),
+    (
+        "du2019-figure1",
+        "mean-field-in-place-of-ntk",
+        {},
+        [
+            "linear-convergence",
+            "faster-with-width",
+            "gram-explains-rate",
+            "pattern-changes-exponent",
+            "distance-exponent",
+        ],
+    ),
+    (
+        "du2019-figure1",
+        "no-output-scaling",
+        {},
+        ["linear-convergence", "pattern-changes-decrease", "distance-decreases"],
+    ),
+    (
+        "du2019-theorem4-1",
+        "halved-step",
+        {},
+        ["linear-rate-kernel", "infinite-width-dynamics", "both-layers-kernel"],
+    ),
+    (
+        "du2019-theorem4-1",
+        "h-infinity-without-inner-products",
+        {},
+        ["linear-rate-kernel", "infinite-width-dynamics", "both-layers-kernel"],
+    ),
+    ("du2019-theorem4-1", "g-infinity-arc-cosine-normalization", {}, ["both-layers-kernel"]),
+]
+
+
+def reproduction_claims(notebook: str) -> set[str]:
+    """Ids of the claims a notebook's source checks with ``kind="reproduction"``."""
+    source = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    ids = set()
+    for cell in source.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "check":
+                keywords = {k.arg: k.value for k in node.keywords}
+                kind, claim = keywords.get("kind"), keywords.get("id")
+                if isinstance(kind, ast.Constant) and kind.value == "reproduction":
+                    assert isinstance(claim, ast.Constant), f"{notebook}: claim id not a literal"
+                    ids.add(claim.value)
+    return ids
+
+
+def mutated_copy(notebook: str, mutation: str | None, directory: Path) -> Path:
+    """A copy of the notebook (and its profiles) with the mutation run before anything else."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(NOTEBOOKS / "profiles.yml", directory / "profiles.yml")
+    source = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    if mutation is not None:
+        source.cells.insert(0, nbformat.v4.new_code_cell(MUTATIONS[mutation]))
+    path = directory / f"{notebook}.ipynb"
+    nbformat.write(source, path)
+    return path
+
+
+@functools.cache
+def _claims(notebook: str, mutation: str | None, overrides: str, scratch: str) -> dict[str, bool]:
+    slug = "".join(ch if ch.isalnum() else "-" for ch in overrides).strip("-") or "as-written"
+    directory = Path(scratch) / notebook / (mutation or "baseline") / slug
+    path = mutated_copy(notebook, mutation, directory / "source")
+    [outcome] = run([path], "smoke", json.loads(overrides), out_root=directory / "results")
+    assert outcome.status == "succeeded", f"{notebook} with {mutation}: {outcome.error}"
+    records = json.loads((outcome.directory / "claims.json").read_text())
+    return {record["id"]: record["holds"] for record in records}
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("power"))
+
+
+@pytest.mark.parametrize(
+    ("notebook", "mutation", "overrides", "broken"),
+    CASES,
+    ids=[f"{case[0]}:{case[1]}" for case in CASES],
+)
+def test_a_wrong_implementation_fails_the_claims(notebook, mutation, overrides, broken, scratch):
+    key = json.dumps(overrides, sort_keys=True)
+    baseline = _claims(notebook, None, key, scratch)
+    mutated = _claims(notebook, mutation, key, scratch)
+    assert all(baseline[claim] for claim in broken), (
+        f"{notebook}: the correct implementation must pass {broken} at these parameters: "
+        f"{ {claim: baseline[claim] for claim in broken} }"
+    )
+    survived = [claim for claim in broken if mutated[claim]]
+    assert not survived, f"{notebook}: {survived} still hold with the mutation {mutation!r}"
+
+
+@pytest.mark.parametrize("notebook", sorted({case[0] for case in CASES}))
+def test_every_reproduction_claim_has_a_mutation_that_breaks_it(notebook):
+    covered = {claim for case in CASES if case[0] == notebook for claim in case[3]}
+    missing = sorted(reproduction_claims(notebook) - covered)
+    assert not missing, f"{notebook}: no mutation in CASES breaks {missing}"
+
+
+def test_every_book_notebook_has_power_cases():
+    book = {path.stem for path in NOTEBOOKS.glob("*.ipynb")}
+    assert book <= {case[0] for case in CASES}, "add CASES for the new notebooks"
