@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from twolayer import kernels
+from twolayer import kernels, spectral
 from twolayer.data import sphere, with_near_parallel_pair
 from twolayer.kernels import (
     entry_variance,
@@ -290,3 +290,225 @@ def test_standardized_entries_have_unit_mean_square():
     diff = gram_first_layer(model, X) - wrong
     upper = torch.triu(torch.ones(40, 40, dtype=torch.bool))
     assert float((3000 * diff[:, upper] ** 2 / sigma2[upper]).mean()) > 2.0
+
+
+# --- H∞ by blocks of rows ---------------------------------------------------------------
+
+
+def _exact_product_inputs():
+    """300 inputs whose unit vectors have exactly representable inner products.
+
+    Rows of ±1 in d = 256 have norm 16, so u_i has entries ±1/16 and every u_i^T u_j is a
+    multiple of 1/256 that any summation order computes exactly: the matrix product cannot
+    round differently in blocks, and H∞ by blocks must equal H∞ bit for bit. Copies with one
+    or two signs flipped (cos = 0.992, 0.984), duplicates, negations and negated flips put
+    pairs of every kind into the near-parallel and near-antiparallel chord path.
+    """
+    gen = torch.Generator().manual_seed(21)
+    X = torch.randint(0, 2, (300, 256), generator=gen).to(torch.float64).mul_(2).sub_(1)
+    for k in range(40):
+        i, j = 2 * k, 2 * k + 1
+        X[j] = X[i]
+        if k % 4 == 0:  # duplicate
+            continue
+        X[j, : 1 + k % 2] *= -1  # one or two signs flipped
+        if k % 4 == 3:
+            X[j] *= -1  # near antiparallel
+    X[100] = -X[101]  # exactly antiparallel
+    return X * (2.0 ** torch.randint(-3, 4, (300, 1), generator=gen)).to(torch.float64)
+
+
+@pytest.mark.parametrize("block_rows", [1, 2, 7, 64, 300, None])
+def test_h_infinity_by_blocks_is_bitwise_the_one_shot_matrix(block_rows):
+    X = _exact_product_inputs()
+    H = h_infinity(X)
+    out = torch.full((300, 300), float("nan"), dtype=torch.float64)
+    blocked = h_infinity(X, block_rows=block_rows, out=out)
+    assert blocked is out
+    assert torch.equal(blocked, H)
+    assert torch.equal(blocked, blocked.T)
+    theta, _, _ = kernels._angles(X)
+    close = (theta < 0.2) | (theta > math.pi - 0.2)
+    assert int(close.sum()) - 300 == 2 * 41  # pairs off the diagonal took the chord path
+
+
+def test_h_infinity_by_blocks_keeps_close_pairs_exact_on_generic_inputs(monkeypatch):
+    X = sphere(300, 20, seed=22) * torch.linspace(0.5, 2.0, 300, dtype=torch.float64)[:, None]
+    X = with_near_parallel_pair(X, 0, 1, 1e-10)
+    X[3] = -2.0 * X[2]
+    H = h_infinity(X)
+    monkeypatch.setattr(kernels, "_CHORD_BLOCK", 5)  # several batches of close pairs
+    H_small_batches = h_infinity(X)
+    for block_rows in (1, 7):
+        blocked = h_infinity(X, block_rows=block_rows)
+        assert torch.equal(blocked, blocked.T)
+        # the close pairs and the diagonal do not go through the matrix product: bitwise
+        for i, j in [(0, 1), (1, 0), (2, 3), (3, 2)]:
+            assert blocked[i, j] == H_small_batches[i, j]
+            # another batching may round atan2 in another lane of the vector unit
+            assert float(blocked[i, j]) == pytest.approx(float(H[i, j]), rel=1e-15, abs=0)
+        assert torch.equal(blocked.diagonal(), H.diagonal())
+        # elsewhere BLAS may round a product of another shape differently (a few ulps)
+        assert torch.allclose(blocked, H, rtol=0, atol=1e-14)
+    lam = float(lambda_min(h_infinity(X, block_rows=7)))
+    assert lam == pytest.approx(float(lambda_min(H)), rel=1e-9, abs=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_h_infinity_by_blocks_on_cuda():
+    X = with_near_parallel_pair(sphere(200, 3, seed=13), 0, 1, 1e-10)
+    blocked = h_infinity(X.cuda(), block_rows=7)
+    assert blocked.is_cuda and torch.equal(blocked, blocked.T)
+    assert torch.allclose(blocked.cpu(), h_infinity(X), rtol=0, atol=1e-14)
+    H = h_infinity(sphere(100, 10, seed=14))  # well conditioned, unlike the pair above
+    Y = _labels(100, R=2)
+    measure = spectral.complexity_measure(H.cuda(), Y.cuda())
+    assert torch.allclose(measure.cpu(), spectral.complexity_measure(H, Y), rtol=1e-10)
+
+
+def test_h_infinity_by_blocks_checks_its_arguments():
+    X = sphere(10, 3, seed=23)
+    with pytest.raises(ValueError, match="float64 \\(10, 10\\)"):
+        h_infinity(X, out=torch.empty(10, 10, dtype=torch.float32))
+    with pytest.raises(ValueError, match="block_rows"):
+        h_infinity(X, block_rows=0)
+
+
+# --- spectral tools (twolayer.spectral) ---------------------------------------------------
+
+
+@pytest.fixture
+def gram():
+    """H∞ of 40 points, unit and of other norms, with a close pair for a small λ_min."""
+    X = sphere(40, 6, seed=24) * torch.linspace(0.5, 1.5, 40, dtype=torch.float64)[:, None]
+    return h_infinity(with_near_parallel_pair(X, 0, 1, 1e-3))
+
+
+def _labels(n, R=3, seed=25):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(R, n, generator=gen, dtype=torch.float64)
+
+
+def test_spectrum_is_descending_and_reconstructs_the_matrix(gram):
+    lam, V = spectral.spectrum(gram)
+    assert lam.dtype == V.dtype == torch.float64
+    assert (lam[:-1] >= lam[1:]).all()
+    # eigvalsh (no vectors) takes another LAPACK path: the same to rounding
+    assert float(lam[-1]) == pytest.approx(float(lambda_min(gram)), rel=0, abs=1e-14)
+    assert torch.allclose(V.T @ V, torch.eye(40, dtype=torch.float64), rtol=0, atol=1e-13)
+    assert torch.allclose(V @ torch.diag(lam) @ V.T, gram, rtol=0, atol=1e-13)
+    assert torch.allclose(gram @ V, V * lam, rtol=0, atol=1e-13)  # H v_i = λ_i v_i
+
+
+def test_label_projections_are_the_components_on_the_eigenvectors(gram):
+    lam, V = spectral.spectrum(gram)
+    Y = _labels(40)
+    P = spectral.label_projections(V, Y)
+    assert P.shape == (3, 40)
+    assert torch.allclose(P[1], spectral.label_projections(V, Y[1]), rtol=0, atol=1e-14)
+    assert torch.allclose(P @ V.T, Y, rtol=0, atol=1e-13)  # y = sum_i (v_i^T y) v_i
+    assert torch.allclose(P.square().sum(dim=1), Y.square().sum(dim=1), rtol=1e-13)
+    unit = spectral.label_projections(V, Y, normalize=True)
+    assert torch.allclose(unit.square().sum(dim=1), torch.ones(3, dtype=torch.float64))
+    assert torch.allclose(unit * Y.norm(dim=1, keepdim=True), P, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("eta_lambda_max", [0.5, 1.0, 1.9])  # 1.9: some 1 - eta λ_i < 0
+def test_predicted_residual_equals_iterating_equation_7(gram, eta_lambda_max):
+    lam, V = spectral.spectrum(gram)
+    eta = eta_lambda_max / float(lam[0])
+    Y = _labels(40)
+    steps = 60
+    pred = spectral.predicted_residual(lam, spectral.label_projections(V, Y), eta, steps)
+    assert pred.shape == (steps + 1, 3)
+    u = torch.zeros_like(Y)  # ũ(0) = 0, ũ(k+1) = ũ(k) - eta H (ũ(k) - y), for 3 label vectors
+    for k in range(steps + 1):
+        assert torch.allclose(pred[k], (Y - u).norm(dim=1), rtol=1e-11, atol=0)
+        u = u - eta * (u - Y) @ gram  # H is symmetric
+    # the same as kernel_prediction, which decomposes H itself (r(0) = y - ũ(0) = y)
+    assert torch.allclose(pred, kernel_prediction(gram, Y, eta, steps), rtol=1e-12, atol=0)
+    single = spectral.predicted_residual(lam, spectral.label_projections(V, Y[0]), eta, steps)
+    assert single.shape == (steps + 1,)
+    assert torch.allclose(single, pred[:, 0], rtol=1e-14, atol=0)
+
+
+def test_predicted_residual_in_slices_of_k(gram, monkeypatch):
+    lam, V = spectral.spectrum(gram)
+    P = spectral.label_projections(V, _labels(40))
+    whole = spectral.predicted_residual(lam, P, 0.3, 500)
+    monkeypatch.setattr(spectral, "_POWER_BLOCK", 100)  # 2 values of k at a time
+    sliced = spectral.predicted_residual(lam, P, 0.3, 500)
+    assert torch.allclose(sliced, whole, rtol=1e-14, atol=0)
+    assert torch.allclose(whole[0], P.norm(dim=1), rtol=1e-15, atol=0)  # ||y - ũ(0)|| = ||y||
+    with pytest.raises(ValueError, match="do not match"):
+        spectral.predicted_residual(lam[:-1], P, 0.3, 5)
+
+
+def _explicit_complexity(H, y):
+    return torch.sqrt(2.0 * (y @ torch.linalg.inv(H) @ y) / H.shape[0])
+
+
+@pytest.mark.parametrize("n", [2, 5, 20, 60])
+def test_complexity_measure_equals_the_explicit_inverse_formula(n):
+    X = sphere(n, 8, seed=26) * torch.linspace(0.5, 2.0, n, dtype=torch.float64)[:, None]
+    H = h_infinity(X)
+    Y = _labels(n, R=4, seed=27)
+    measured = spectral.complexity_measure(H, Y)
+    assert measured.shape == (4,)
+    expected = torch.stack([_explicit_complexity(H, y) for y in Y])
+    assert torch.allclose(measured, expected, rtol=1e-10, atol=0)
+    one = spectral.complexity_measure(H, Y[2])
+    assert one.shape == () and float(one) == pytest.approx(float(expected[2]), rel=1e-10)
+    # the same quantity from the eigendecomposition, sum_i (v_i^T y)^2 / λ_i
+    lam, V = spectral.spectrum(H)
+    quadratic = (spectral.label_projections(V, Y).square() / lam).sum(dim=1)
+    assert torch.allclose(spectral.inverse_quadratic_form(H, Y), quadratic, rtol=1e-10)
+    # Lemma 5.3's sqrt(y^T H^-1 y) is the measure without the factor sqrt(2 / n)
+    norms = spectral.interpolant_norm(H, Y)
+    assert torch.allclose(norms * math.sqrt(2.0 / n), measured, rtol=1e-14, atol=0)
+
+
+def test_complexity_measure_is_larger_for_labels_on_small_eigenvalues(gram):
+    lam, V = spectral.spectrum(gram)
+    top, bottom = V[:, 0], V[:, -1]
+    # y = v_i gives sqrt(2 / (n λ_i)) exactly
+    for v, value in ((top, lam[0]), (bottom, lam[-1])):
+        c = spectral.complexity_measure(gram, v)
+        assert float(c) == pytest.approx(math.sqrt(2.0 / (40 * float(value))), rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    "H",
+    [
+        torch.diag(torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)),  # singular
+        torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64),  # indefinite
+    ],
+)
+def test_complexity_measure_refuses_a_matrix_that_is_not_positive_definite(H):
+    with pytest.raises(ValueError, match="not positive definite"):
+        spectral.complexity_measure(H, torch.ones(H.shape[0], dtype=torch.float64))
+
+
+def test_worst_case_labels_are_the_lambda_min_eigenvector(gram):
+    lam, V = spectral.spectrum(gram)
+    v = spectral.worst_case_labels(lam, V)
+    assert v.shape == (40,) and float(v.norm()) == pytest.approx(1.0, abs=1e-14)
+    assert float(v[v.abs().argmax()]) > 0  # the sign convention
+    lam_min = float(lam[-1])
+    assert lam_min == pytest.approx(float(lambda_min(gram)), rel=0, abs=1e-14)
+    assert torch.allclose(gram @ v, lam_min * v, rtol=0, atol=1e-14)
+    # whatever the order of the eigenvalues it is handed
+    ascending = spectral.worst_case_labels(lam.flip(0), V.flip(1))
+    assert torch.equal(ascending, v)
+    # its projections are e_n, and its residual decays at exactly (1 - eta λ_min)^k
+    eta = 1.0 / float(lam[0])
+    proj = spectral.label_projections(V, v)
+    assert torch.allclose(proj.abs(), torch.eye(40, dtype=torch.float64)[-1], atol=1e-14)
+    k = torch.arange(201, dtype=torch.float64)
+    pred = spectral.predicted_residual(lam, proj, eta, 200)
+    assert torch.allclose(pred, (1.0 - eta * lam_min) ** k, rtol=1e-12, atol=0)
+    # and no unit label vector decays more slowly (eta λ_max <= 1)
+    Y = _labels(40, R=20, seed=28)
+    Y = Y / Y.norm(dim=1, keepdim=True)
+    others = spectral.predicted_residual(lam, spectral.label_projections(V, Y), eta, 200)
+    assert (others <= pred[:, None] * (1 + 1e-12)).all()

@@ -1,4 +1,4 @@
-"""Synthetic data sets: points on the unit sphere and Gaussian labels."""
+"""Synthetic data sets: points on the unit sphere and Gaussian labels (du2019 Section 5)."""
 
 from __future__ import annotations
 
