@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import shutil
 import struct
 import tarfile
-import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -249,7 +249,7 @@ def _download_file(url: str, target: Path, check) -> str | None:
     partial = target.with_name(target.name + ".part")
     try:
         _fetch(url, partial)
-    except (OSError, urllib.error.URLError, ValueError) as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:
         partial.unlink(missing_ok=True)
         reason = getattr(error, "reason", None) or error
         return f"{url}: {type(error).__name__}: {reason}"
