@@ -70,6 +70,7 @@ def test_toc_lists_the_book_notebooks_in_order():
         "du2019-theorem3-1",
         "du2019-figure1",
         "du2019-theorem4-1",
+        "arora2019-figure1",
     ]
 
 

@@ -93,6 +93,20 @@ def g_infinity(X):
 
 kernels.g_infinity = g_infinity
 """,
+    # the label components taken on the rows of V, whose columns are the eigenvectors
+    "eigenvectors-as-rows": """
+import torch
+import twolayer.spectral as spectral
+
+def label_projections(eigenvectors, y, *, normalize=False):
+    V = eigenvectors.to(torch.float64)
+    y = y.to(device=V.device, dtype=torch.float64)
+    if normalize:
+        y = y / torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+    return y @ V.T
+
+spectral.label_projections = label_projections
+""",
 }
 
 # (notebook, mutation, parameter overrides at the smoke profile, claims the mutation breaks)
@@ -135,6 +149,31 @@ CASES = [
         ["linear-rate-kernel", "infinite-width-dynamics", "both-layers-kernel"],
     ),
     ("du2019-theorem4-1", "g-infinity-arc-cosine-normalization", {}, ["both-layers-kernel"]),
+    (
+        "arora2019-figure1",
+        "h-infinity-without-inner-products",
+        {},
+        ["spectral-decay", "eq8-predicts-residual"],
+    ),
+    (
+        "arora2019-figure1",
+        "eigenvectors-as-rows",
+        {},
+        ["labels-on-top-eigenvectors", "eq8-predicts-residual"],
+    ),
+    ("arora2019-figure1", "halved-step", {}, ["eq8-predicts-residual"]),
+    (
+        "arora2019-figure1",
+        "mean-field-in-place-of-ntk",
+        {},
+        ["spectral-decay", "true-faster-than-random-faster-than-worst", "eq8-predicts-residual"],
+    ),
+    (
+        "arora2019-figure1",
+        "no-output-scaling",
+        {},
+        ["spectral-decay", "true-faster-than-random-faster-than-worst", "eq8-predicts-residual"],
+    ),
 ]
 
 
