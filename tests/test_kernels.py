@@ -14,11 +14,11 @@ from twolayer.kernels import (
     gram_first_layer,
     gram_output_layer,
     h_infinity,
-    kernel_prediction,
     lambda_min,
 )
 from twolayer.model import Replica, TwoLayerReLU, replica_grid
 from twolayer.rng import generator
+from twolayer.spectral import kernel_prediction
 
 
 @pytest.fixture

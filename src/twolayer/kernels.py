@@ -40,7 +40,7 @@ def _angles(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         θ_ij = 2 atan2(||u_i - u_j||, ||u_i + u_j||),
         π - θ_ij = 2 atan2(||u_i + u_j||, ||u_i - u_j||),
 
-where the short chord (||u_i - u_j|| near parallel, ||u_i + u_j|| near antiparallel) is
+    where the short chord (||u_i - u_j|| near parallel, ||u_i + u_j|| near antiparallel) is
     the norm of the difference (sum) of the two rows, which is accurate to a few ulps of its
     own size, and the long chord is sqrt(4 - short^2), where nothing cancels. So θ near 0
     and π - θ near π keep their relative accuracy, and the diagonal is θ = 0 exactly. For
@@ -90,6 +90,11 @@ def _chord_angles(
     return small.where(parallel, large), large.where(parallel, small)
 
 
+def _h_of_angles(theta: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
+    """cos θ (π - θ) / (2π) from θ and π - θ, in place in ``theta``: H∞ for unit inputs."""
+    return theta.cos_().mul_(rest).div_(2.0 * math.pi)
+
+
 def h_infinity(
     X: torch.Tensor, *, block_rows: int | None = None, out: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -127,8 +132,7 @@ def h_infinity(
     if block_rows is not None or out is not None:
         return _h_infinity_by_blocks(X, block_rows, out)
     theta, rest, norms = _angles(X)
-    K = theta.cos_().mul_(rest).div_(2.0 * math.pi)
-    return K.mul_(torch.outer(norms, norms))
+    return _h_of_angles(theta, rest).mul_(torch.outer(norms, norms))
 
 
 def _h_infinity_by_blocks(
@@ -171,7 +175,7 @@ def _h_infinity_by_blocks(
         theta = cos.clamp_(-1.0, 1.0).arccos_()
         theta.diagonal().zero_()
         rest = math.pi - theta
-        K = theta.cos_().mul_(rest).div_(2.0 * math.pi)
+        K = _h_of_angles(theta, rest)
         del rest
         K.mul_(torch.outer(norms[start:stop], norms[start:]))
         # the square block on the diagonal from its upper triangle, the rest mirrored
@@ -188,7 +192,7 @@ def _h_infinity_by_blocks(
     for first in range(0, pairs.shape[0], step):
         bi, bj, bs = i[first : first + step], j[first : first + step], sign[first : first + step]
         angle, other = _chord_angles(U, bi, bj, bs)
-        value = angle.cos_().mul_(other).div_(2.0 * math.pi).mul_(norms[bi] * norms[bj])
+        value = _h_of_angles(angle, other).mul_(norms[bi] * norms[bj])
         _set_symmetric(out, bi, bj, value)
     return out
 
@@ -250,21 +254,6 @@ def gram_output_layer(model: TwoLayerReLU, X: torch.Tensor, Z: torch.Tensor | No
 def lambda_min(H: torch.Tensor) -> torch.Tensor:
     """Smallest eigenvalue of symmetric matrices, shape (..., n, n) -> (...), in float64."""
     return torch.linalg.eigvalsh(H.to(torch.float64))[..., 0]
-
-
-def kernel_prediction(H: torch.Tensor, r0: torch.Tensor, eta: float, steps: int) -> torch.Tensor:
-    """||r(k)||_2 for k = 0..steps under the linear dynamics r(k+1) = (I - eta H) r(k).
-
-    With a fixed Gram matrix H = H∞ this is the infinite-width limit of gradient descent on
-    the summed square loss, r(k) = y - u(k) (du2019 Remark 3.1; arora2019 Section 4, where
-    ||y - u(k)|| ≈ sqrt(sum_i (1 - eta λ_i)^(2k) (v_i^T y)^2)). ``r0`` may hold several
-    initial residuals, shape (R, n); the result has shape (steps + 1, R).
-    """
-    lam, V = torch.linalg.eigh(H.to(torch.float64))
-    coeffs = r0.to(torch.float64).reshape(-1, H.shape[0]) @ V  # (R, n) components v_i^T r0
-    k = torch.arange(steps + 1, dtype=torch.float64)[:, None]
-    factors = (1.0 - eta * lam)[None, :] ** (2 * k)  # (steps + 1, n)
-    return (factors @ (coeffs**2).T).sqrt()
 
 
 def entry_variance(X: torch.Tensor) -> torch.Tensor:

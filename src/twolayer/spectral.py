@@ -173,3 +173,16 @@ def complexity_measure(H: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     n = H.shape[-1]
     return (2.0 * inverse_quadratic_form(H, y) / n).sqrt()
+
+
+def kernel_prediction(H: torch.Tensor, r0: torch.Tensor, eta: float, steps: int) -> torch.Tensor:
+    """||r(k)||_2 for k = 0..steps under the linear dynamics r(k+1) = (I - eta H) r(k).
+
+    With a fixed Gram matrix H = H∞ this is the infinite-width limit of gradient descent on
+    the summed square loss, r(k) = y - u(k) (du2019 Remark 3.1; arora2019 eq. (8) when
+    r(0) = y). ``r0`` may hold several initial residuals, shape (R, n); the result has
+    shape (steps + 1, R). It is :func:`predicted_residual` on the decomposition of H.
+    """
+    eigenvalues, V = spectrum(H)
+    start = r0.to(device=V.device, dtype=torch.float64).reshape(-1, V.shape[0])
+    return predicted_residual(eigenvalues, label_projections(V, start), eta, steps)
