@@ -98,6 +98,20 @@ def test_initialization_options():
     assert not zero.a.any()
 
 
+def test_one_initialization_scale_per_replica():
+    reps = [Replica(6, 0), Replica(9, 1), Replica(6, 0)]
+    kappas = [0.5, 0.01, 2.0]
+    batched = TwoLayerReLU.initialize(4, reps, first_scale=kappas, dtype=torch.float64)
+    for i, (rep, kappa) in enumerate(zip(reps, kappas, strict=True)):
+        alone = TwoLayerReLU.initialize(4, [rep], first_scale=kappa, dtype=torch.float64)
+        assert torch.equal(batched.select(i).W, alone.W)
+        assert torch.equal(batched.select(i).a, alone.a)
+    # the same draw at another scale: replicas 0 and 2 share width and seed
+    assert torch.allclose(batched.select(2).W, 4.0 * batched.select(0).W)
+    with pytest.raises(ValueError, match="first_scale has 2 values for 3 replicas"):
+        TwoLayerReLU.initialize(4, reps, first_scale=[1.0, 2.0])
+
+
 def test_different_seeds_and_widths_give_different_weights():
     m = TwoLayerReLU.initialize(4, [Replica(6, 0), Replica(6, 1)])
     assert not torch.equal(m.select(0).W, m.select(1).W)

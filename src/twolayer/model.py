@@ -145,7 +145,7 @@ class TwoLayerReLU:
         *,
         scaling: str = "ntk",
         first_init: str = "gaussian",
-        first_scale: float = 1.0,
+        first_scale: float | Sequence[float] = 1.0,
         output_init: str = "sign",
         output_scale: float = 1.0,
         trained: str = "first",
@@ -156,7 +156,10 @@ class TwoLayerReLU:
 
         ``first_init="gaussian"`` draws w_r ~ N(0, first_scale^2 I) (du2019 Theorem 3.2,
         arora2019 with first_scale = kappa); ``"sphere"`` draws w_r uniformly on the sphere
-        of radius first_scale (akiyama2021 Algorithm 1). ``output_init="sign"`` draws
+        of radius first_scale (akiyama2021 Algorithm 1). ``first_scale`` is one number for
+        every replica or one per replica (a sweep over the initialization scale kappa in one
+        batch); a replica's draw does not depend on its scale, only its size does.
+        ``output_init="sign"`` draws
         a_r uniformly in {-1, +1}; ``"balanced_sign"`` gives +1 to the first half of the
         neurons and -1 to the rest; ``"gaussian"`` draws N(0, 1); ``"zero"`` starts at 0.
         The output weights are multiplied by ``output_scale``.
@@ -165,12 +168,19 @@ class TwoLayerReLU:
         _check_choice("output_init", output_init, OUTPUT_LAYER_INITS)
         if not replicas:
             raise ValueError("need at least one replica")
+        scales = [float(s) for s in first_scale] if isinstance(first_scale, Sequence) else None
+        if scales is not None and len(scales) != len(replicas):
+            raise ValueError(
+                f"first_scale has {len(scales)} values for {len(replicas)} replicas: give one "
+                "number, or one per replica"
+            )
         Ws, As = [], []
-        for rep in replicas:
+        for j, rep in enumerate(replicas):
             if rep.width < 1:
                 raise ValueError(f"replica widths must be >= 1, got {rep.width}")
             gen = generator(rep.seed, "init", rep.width, d)
-            Ws.append(_init_first_layer(rep.width, d, gen, first_init, first_scale))
+            scale = scales[j] if scales is not None else float(first_scale)
+            Ws.append(_init_first_layer(rep.width, d, gen, first_init, scale))
             As.append(_init_output_layer(rep.width, gen, output_init, output_scale))
         W = torch.cat(Ws).to(device=device, dtype=dtype)
         a = torch.cat(As).to(device=device, dtype=dtype)

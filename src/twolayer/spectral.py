@@ -99,6 +99,61 @@ def predicted_residual(
     return out[:, 0] if single else out
 
 
+def predicted_movement(
+    eigenvalues: torch.Tensor, projections: torch.Tensor, eta: float, steps: int
+) -> torch.Tensor:
+    """||W̃(k) - W̃(0)||_F for k = 0..steps: the auxiliary sequence of arora2019 eq. (11).
+
+    Eq. (11) is gradient descent on the first layer with the features frozen at Z:
+    W̃(0) = 0, vec W̃(k+1) = vec W̃(k) - eta Z (Z^T vec W̃(k) - y), with H = Z^T Z =
+    sum_i λ_i v_i v_i^T. As in arora2019 Section 5.2, Z^T vec W̃(k) = (I - (I - eta H)^k) y,
+    so vec W̃(k) = Z H^+ (I - (I - eta H)^k) y and
+
+        ||W̃(k)||_F^2 = sum_i (1 - (1 - eta λ_i)^k)^2 (v_i^T y)^2 / λ_i,
+
+    which tends to y^T H^-1 y as k -> infinity when 0 < eta λ_i < 2 for all i (Section
+    5.2's ||W̃(∞) - W̃(0)||_F = sqrt(y^T H^-1 y)). With H = H∞ in place of H(0) (the
+    infinite-width kernel) it is the kernel regime's prediction of ||W(k) - W(0)||_F, the
+    quantity Lemma 5.3 bounds, in the model's 1/sqrt(m) scaling. A zero eigenvalue
+    contributes nothing (its limit (eta k)^2 λ -> 0); negative ones are treated as zero.
+
+    ``eigenvalues`` (n,) and ``projections`` (n,) or (R, n), the unnormalised v_i^T y of
+    :func:`label_projections`, as for :func:`predicted_residual`; returns (steps + 1,) or
+    (steps + 1, R). 1 - (1 - eta λ)^k is taken as -expm1(k log1p(-eta λ)) where
+    0 < eta λ < 1, which keeps its digits when eta λ k is small.
+    """
+    lam = eigenvalues.to(torch.float64)
+    coeffs = projections.to(device=lam.device, dtype=torch.float64)
+    if lam.dim() != 1 or coeffs.dim() not in (1, 2) or coeffs.shape[-1] != lam.shape[0]:
+        raise ValueError(
+            f"eigenvalues of shape {tuple(lam.shape)} and projections of shape "
+            f"{tuple(coeffs.shape)} do not match: expected (n,) and (n,) or (R, n)"
+        )
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    single = coeffs.dim() == 1
+    positive = lam > 0
+    safe = torch.where(positive, lam, torch.ones_like(lam))
+    weights = (coeffs.reshape(-1, lam.shape[0]).square() / safe).T  # (n, R)
+    weights[~positive] = 0.0
+    rate = eta * safe
+    small = (rate > 0) & (rate < 1)
+    log_base = torch.log1p(-torch.where(small, rate, torch.zeros_like(rate)))
+    k = torch.arange(steps + 1, dtype=torch.float64, device=lam.device)
+    out = torch.empty(steps + 1, weights.shape[1], dtype=torch.float64, device=lam.device)
+    rows = max(1, _POWER_BLOCK // max(1, lam.shape[0]))
+    for start in range(0, steps + 1, rows):
+        ks = k[start : start + rows, None]
+        gained = torch.where(
+            small[None, :],
+            -torch.expm1(ks * log_base[None, :]),
+            1.0 - torch.pow(1.0 - rate[None, :], ks),
+        )
+        out[start : start + rows] = gained.square() @ weights
+    out = out.sqrt_()
+    return out[:, 0] if single else out
+
+
 def worst_case_labels(eigenvalues: torch.Tensor, eigenvectors: torch.Tensor) -> torch.Tensor:
     """The unit eigenvector of λ_min: arora2019's worst-case labels (Figure 1, Section 4).
 

@@ -1,17 +1,20 @@
 """Data sets: synthetic ones, and two-class subsets of MNIST and CIFAR-10.
 
 ``twolayer.data.synthetic`` draws points on the sphere and Gaussian labels (du2019 Section 5);
-``twolayer.data.images`` reads the official MNIST and CIFAR-10 files (arora2019 Section 4).
+``twolayer.data.images`` reads the official MNIST and CIFAR-10 files (arora2019 Section 4);
+``twolayer.data.span`` writes inputs in a basis of their own span (same training, less work).
 The names used most are re-exported here.
 """
 
 from twolayer.data.images import DataError, load_images, two_class_subset
+from twolayer.data.span import span_coordinates
 from twolayer.data.synthetic import gaussian_labels, sphere, with_near_parallel_pair
 
 __all__ = [
     "DataError",
     "gaussian_labels",
     "load_images",
+    "span_coordinates",
     "sphere",
     "two_class_subset",
     "with_near_parallel_pair",
