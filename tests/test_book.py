@@ -71,6 +71,9 @@ def test_toc_lists_the_book_notebooks_in_order():
         "du2019-figure1",
         "du2019-theorem4-1",
         "arora2019-figure1",
+        "arora2019-theorem4-1",
+        "arora2019-figure2",
+        "arora2019-theorem6-1",
     ]
 
 

@@ -93,6 +93,19 @@ def g_infinity(X):
 
 kernels.g_infinity = g_infinity
 """,
+    # one initialization scale per replica collapsed to the first one given
+    "one-kappa-for-all-replicas": """
+import twolayer.model as model
+
+_initialize = model.TwoLayerReLU.initialize.__func__
+
+def initialize(cls, d, replicas, *, first_scale=1.0, **kwargs):
+    if isinstance(first_scale, (list, tuple)):
+        first_scale = first_scale[0]
+    return _initialize(cls, d, replicas, first_scale=first_scale, **kwargs)
+
+model.TwoLayerReLU.initialize = classmethod(initialize)
+""",
     # the label components taken on the rows of V, whose columns are the eigenvectors
     "eigenvectors-as-rows": """
 import torch
@@ -106,6 +119,20 @@ def label_projections(eigenvectors, y, *, normalize=False):
     return y @ V.T
 
 spectral.label_projections = label_projections
+""",
+    # y^T H y where y^T H^-1 y belongs: the complexity measure of arora2019 eq. (10) and the
+    # leading term of Lemma 5.3 formed with the Gram matrix instead of its inverse
+    "quadratic-form-without-inverse": """
+import torch
+import twolayer.spectral as spectral
+
+def inverse_quadratic_form(H, y):
+    H = H.to(torch.float64)
+    Y = y.to(device=H.device, dtype=torch.float64)
+    values = ((Y.reshape(-1, H.shape[0]) @ H) * Y.reshape(-1, H.shape[0])).sum(dim=1)
+    return values[0] if Y.dim() == 1 else values
+
+spectral.inverse_quadratic_form = inverse_quadratic_form
 """,
 }
 
@@ -163,6 +190,24 @@ CASES = [
     ),
     ("arora2019-figure1", "halved-step", {}, ["eq8-predicts-residual"]),
     (
+        "arora2019-theorem4-1",
+        "halved-step",
+        {},
+        ["gap-shrinks-with-width", "gap-shrinks-when-m-grows-like-kappa-to-the-fourth"],
+    ),
+    (
+        "arora2019-theorem4-1",
+        "h-infinity-without-inner-products",
+        {},
+        ["gap-shrinks-with-width", "gap-shrinks-when-m-grows-like-kappa-to-the-fourth"],
+    ),
+    (
+        "arora2019-theorem4-1",
+        "one-kappa-for-all-replicas",
+        {},
+        ["gap-constant-when-m-grows-like-kappa-squared"],
+    ),
+    (
         "arora2019-figure1",
         "mean-field-in-place-of-ntk",
         {},
@@ -174,6 +219,33 @@ CASES = [
         {},
         ["spectral-decay", "true-faster-than-random-faster-than-worst", "eq8-predicts-residual"],
     ),
+    (
+        "arora2019-figure2",
+        "quadratic-form-without-inverse",
+        {},
+        ["measure-increases-with-random-labels", "measure-tracks-test-error"],
+    ),
+    ("arora2019-figure2", "mean-field-in-place-of-ntk", {}, ["finite-width-measure-converges"]),
+    (
+        "arora2019-figure2",
+        "h-infinity-without-inner-products",
+        {},
+        ["finite-width-measure-converges"],
+    ),
+    (
+        "arora2019-theorem6-1",
+        "quadratic-form-without-inverse",
+        {},
+        ["section6-bounds-hold", "linear-labels-two-thirds", "random-labels-trace"],
+    ),
+    (
+        "arora2019-theorem6-1",
+        "h-infinity-without-inner-products",
+        {},
+        ["section6-bounds-hold", "linear-labels-two-thirds", "movement-tracks-kernel-prediction"],
+    ),
+    ("arora2019-theorem6-1", "halved-step", {}, ["movement-tracks-kernel-prediction"]),
+    ("arora2019-theorem6-1", "no-output-scaling", {}, ["movement-tracks-kernel-prediction"]),
 ]
 
 
