@@ -44,8 +44,9 @@ refresh-refs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_gd.py
 
+# NB="name ..." measures only those and keeps the other entries.
 timings: $(STAMP)
-	$(BIN)/python -m twolayer.companion.timings
+	$(BIN)/python -m twolayer.companion.timings $(NB)
 
 $(VENV)/.lab-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,lab]"

@@ -185,6 +185,19 @@ def test_timings_are_measured_per_profile(tmp_path):
     assert "| fixture-gd |" in timings_markdown(timings)
 
 
+def test_timings_of_named_notebooks_keep_the_others(tmp_path, monkeypatch):
+    import twolayer.companion.run as runner
+
+    output = tmp_path / "timings.json"
+    kept = {"other-notebook": {"smoke": 1.5, "default": 9.0}}
+    output.write_text(json.dumps({"machine": {}, "seconds": kept}))
+    monkeypatch.setattr(runner, "requested_notebooks", lambda names, run_all: [FIXTURE])
+    assert measure(output, names=["fixture-gd"]) == 0
+    seconds = json.loads(output.read_text())["seconds"]
+    assert seconds["other-notebook"] == kept["other-notebook"]
+    assert set(seconds["fixture-gd"]) == {"smoke", "default"}
+
+
 def test_the_real_book_builds_at_the_smoke_profile(tmp_path):
     """Every chapter of book/_toc.yml, executed at the smoke profile, builds without warnings."""
     root = repo_root()

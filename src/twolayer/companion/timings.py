@@ -3,7 +3,8 @@
 Every notebook is executed at the smoke and default profiles in a scratch results tree,
 so that no checkpoint of an earlier run shortens the measurement; the wall times and a
 description of the machine go to ``book/timings.json``, which the re-running page of the
-book shows.
+book shows. ``make timings NB="name ..."`` measures only the named notebooks and keeps the
+other entries of the file; the machine description is then that of the new measurement.
 """
 
 from __future__ import annotations
@@ -35,13 +36,25 @@ def machine_description() -> dict[str, Any]:
     }
 
 
-def measure(output: Path, notebooks: Sequence[Path] | None = None) -> int:
-    """Run the notebooks (default: all) at each measured profile; write timings to ``output``."""
+def measure(
+    output: Path, notebooks: Sequence[Path] | None = None, names: Sequence[str] = ()
+) -> int:
+    """Run notebooks at each measured profile and write their wall times to ``output``.
+
+    ``notebooks`` (paths) or ``names`` (of book notebooks) choose what is measured, all
+    book notebooks when neither is given. With ``names``, the entries of the other
+    notebooks already in ``output`` are kept.
+    """
     from twolayer.companion.run import UsageError, requested_notebooks, run
 
     seconds: dict[str, dict[str, float]] = {}
+    if names and output.is_file():
+        seconds = json.loads(output.read_text()).get("seconds", {})
     try:
-        paths = list(notebooks) if notebooks else requested_notebooks([], run_all=True)
+        if notebooks:
+            paths = list(notebooks)
+        else:
+            paths = requested_notebooks(list(names), run_all=not names)
         with tempfile.TemporaryDirectory() as scratch:
             for profile in MEASURED_PROFILES:
                 for outcome in run(paths, profile, {}, out_root=Path(scratch)):
@@ -64,4 +77,4 @@ def measure(output: Path, notebooks: Sequence[Path] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(measure(repo_root() / "book" / "timings.json"))
+    sys.exit(measure(repo_root() / "book" / "timings.json", names=sys.argv[1:]))
