@@ -3,6 +3,10 @@
 Notebook kernels inherit this process's environment. Before each reference notebook
 starts its kernel, ``TWOLAYER_RUN_DIR`` points at a fresh temporary directory for that
 notebook, so nothing is written into the repository, and progress bars are off.
+
+The fixture ``smoke_runs`` executes a book notebook at the smoke profile through the runner
+at most once per test session, for every test that needs that run as it is written: the
+real book build (test_book.py) and the unmutated baselines of the claim-power tests.
 """
 
 import os
@@ -11,6 +15,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from twolayer.companion.paths import notebooks_dir
 
 # Source fixtures are run through the runner by test_run.py; nbval checks the references.
 collect_ignore_glob = ["fixtures/*.ipynb"]
@@ -27,6 +33,29 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.path.suffix == ".ipynb":
         os.environ["TWOLAYER_RUN_DIR"] = str(_scratch / item.path.stem)
+
+
+class SmokeRuns:
+    """Each notebook of notebooks/ run once at the smoke profile, on first request."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root  # results tree: root/smoke/<name>/
+        self._directories: dict[str, Path] = {}
+
+    def directory(self, name: str) -> Path:
+        """The run directory of ``name`` (executed now if it has not run yet)."""
+        if name not in self._directories:
+            from twolayer.companion.run import run
+
+            [outcome] = run([notebooks_dir() / f"{name}.ipynb"], "smoke", {}, out_root=self.root)
+            assert outcome.status == "succeeded", f"{name} at smoke: {outcome.error}"
+            self._directories[name] = outcome.directory
+        return self._directories[name]
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> SmokeRuns:
+    return SmokeRuns(tmp_path_factory.mktemp("smoke-runs"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
