@@ -59,6 +59,22 @@ def label_projections(
     return y @ V
 
 
+def _spectral_inputs(
+    eigenvalues: torch.Tensor, projections: torch.Tensor, steps: int
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Checked float64 λ (n,), squared components (v_i^T y)^2 as (R, n), and whether y was (n,)."""
+    lam = eigenvalues.to(torch.float64)
+    coeffs = projections.to(device=lam.device, dtype=torch.float64)
+    if lam.dim() != 1 or coeffs.dim() not in (1, 2) or coeffs.shape[-1] != lam.shape[0]:
+        raise ValueError(
+            f"eigenvalues of shape {tuple(lam.shape)} and projections of shape "
+            f"{tuple(coeffs.shape)} do not match: expected (n,) and (n,) or (R, n)"
+        )
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    return lam, coeffs.reshape(-1, lam.shape[0]).square(), coeffs.dim() == 1
+
+
 def predicted_residual(
     eigenvalues: torch.Tensor, projections: torch.Tensor, eta: float, steps: int
 ) -> torch.Tensor:
@@ -77,17 +93,8 @@ def predicted_residual(
     The powers are taken directly, (1 - eta λ)^(2k), not by repeated multiplication, and
     formed in slices of k of at most 2^22 entries.
     """
-    lam = eigenvalues.to(torch.float64)
-    coeffs = projections.to(device=lam.device, dtype=torch.float64)
-    if lam.dim() != 1 or coeffs.dim() not in (1, 2) or coeffs.shape[-1] != lam.shape[0]:
-        raise ValueError(
-            f"eigenvalues of shape {tuple(lam.shape)} and projections of shape "
-            f"{tuple(coeffs.shape)} do not match: expected (n,) and (n,) or (R, n)"
-        )
-    single = coeffs.dim() == 1
-    weights = coeffs.reshape(-1, lam.shape[0]).square().T  # (n, R)
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+    lam, squares, single = _spectral_inputs(eigenvalues, projections, steps)
+    weights = squares.T  # (n, R)
     base = 1.0 - eta * lam
     k = torch.arange(steps + 1, dtype=torch.float64, device=lam.device)
     out = torch.empty(steps + 1, weights.shape[1], dtype=torch.float64, device=lam.device)
@@ -122,19 +129,10 @@ def predicted_movement(
     (steps + 1, R). 1 - (1 - eta λ)^k is taken as -expm1(k log1p(-eta λ)) where
     0 < eta λ < 1, which keeps its digits when eta λ k is small.
     """
-    lam = eigenvalues.to(torch.float64)
-    coeffs = projections.to(device=lam.device, dtype=torch.float64)
-    if lam.dim() != 1 or coeffs.dim() not in (1, 2) or coeffs.shape[-1] != lam.shape[0]:
-        raise ValueError(
-            f"eigenvalues of shape {tuple(lam.shape)} and projections of shape "
-            f"{tuple(coeffs.shape)} do not match: expected (n,) and (n,) or (R, n)"
-        )
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
-    single = coeffs.dim() == 1
+    lam, squares, single = _spectral_inputs(eigenvalues, projections, steps)
     positive = lam > 0
     safe = torch.where(positive, lam, torch.ones_like(lam))
-    weights = (coeffs.reshape(-1, lam.shape[0]).square() / safe).T  # (n, R)
+    weights = (squares / safe).T  # (n, R)
     weights[~positive] = 0.0
     rate = eta * safe
     small = (rate > 0) & (rate < 1)
