@@ -117,6 +117,56 @@ def test_batched_replicas_equal_separate_runs():
         first += rep.width
 
 
+@pytest.mark.parametrize("penalty", ["l1", "l2"])
+def test_a_lambda_per_replica_equals_separate_runs(penalty):
+    X, y = circle_data()
+    replicas = [Replica(6, 0), Replica(6, 0), Replica(9, 1)]
+    lams = [0.0, 0.03, 0.01]
+    batch = balanced_init(2, replicas)
+    run = norm_dependent_gd(
+        batch,
+        X,
+        y,
+        alpha=1.0,
+        lam=lams,
+        steps=120,
+        record_every=40,
+        penalty=penalty,
+        progress=False,
+    )
+    first = 0
+    for j, (rep, lam) in enumerate(zip(replicas, lams, strict=True)):
+        alone = balanced_init(2, [rep])
+        single = norm_dependent_gd(
+            alone,
+            X,
+            y,
+            alpha=1.0,
+            lam=lam,
+            steps=120,
+            record_every=40,
+            penalty=penalty,
+            progress=False,
+        )
+        torch.testing.assert_close(batch.W[first : first + rep.width], alone.W)
+        np.testing.assert_allclose(
+            run.history["objective"][:, j], single.history["objective"][:, 0]
+        )
+        np.testing.assert_allclose(run.sign_factor[j], single.sign_factor[0])
+        first += rep.width
+    # the same start with different lambdas must end apart (lambda reaches every replica)
+    assert not torch.allclose(batch.W[:6], batch.W[6:12])
+
+
+def test_a_bad_lambda_list_is_refused_with_its_count():
+    X, y = circle_data()
+    model = balanced_init(2, [Replica(6, 0), Replica(6, 1)])
+    with pytest.raises(ValueError, match="3 values for 2 replicas"):
+        norm_dependent_gd(model, X, y, alpha=1.0, lam=[0.1, 0.2, 0.3], steps=1, progress=False)
+    with pytest.raises(ValueError, match="lambda must be finite and >= 0"):
+        norm_dependent_gd(model, X, y, alpha=1.0, lam=[0.1, -0.2], steps=1, progress=False)
+
+
 def test_initialization_is_algorithm_1s():
     model = balanced_init(3, [Replica(4, 0), Replica(5, 1)])
     np.testing.assert_allclose(model.a[:4].numpy(), [0.5, 0.5, -0.5, -0.5])

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,27 +57,57 @@ def step_sizes(a: torch.Tensor, W: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def penalty_subgradients(
-    a: torch.Tensor, W: torch.Tensor, lam: float, penalty: str
+    a: torch.Tensor, W: torch.Tensor, lam: float | torch.Tensor, penalty: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The penalty's part of g_j and h_j (akiyama2021 Section 4.1).
 
     ``"l1"``: lambda sgn(a_j) ||w_j|| and lambda |a_j| w_j / ||w_j|| (eq. (4));
     ``"l2"``: lambda a_j and lambda w_j (eq. (13)). Shapes (M,) and (M, d).
+    ``lam`` is a number or one value per node, shape (M,).
     """
+    lam_col = lam[:, None] if isinstance(lam, torch.Tensor) else lam
     if penalty == "l1":
         norms = W.norm(dim=1)
         safe = torch.where(norms > 0, norms, torch.ones_like(norms))
-        return lam * torch.sign(a) * norms, lam * (a.abs() / safe)[:, None] * W
+        return lam * torch.sign(a) * norms, lam_col * (a.abs() / safe)[:, None] * W
     if penalty == "l2":
-        return lam * a, lam * W
+        return lam * a, lam_col * W
     raise ValueError(f"penalty = {penalty!r} is not allowed: expected one of {PENALTIES}")
 
 
-def penalty_value(model: TwoLayerReLU, lam: float, penalty: str) -> torch.Tensor:
+def replica_lambdas(
+    model: TwoLayerReLU, lam: float | Sequence[float] | torch.Tensor
+) -> torch.Tensor:
+    """lambda for every replica, shape (R,), from one number or one value per replica.
+
+    A lambda sweep is then one batch: replica r is regularized with ``lam[r]``.
+    """
+    values = torch.as_tensor(lam, dtype=torch.float64).flatten()
+    if values.numel() == 1:
+        values = values.expand(model.num_replicas)
+    if values.numel() != model.num_replicas:
+        raise ValueError(
+            f"lam has {values.numel()} values for {model.num_replicas} replicas: give one number "
+            "or one value per replica"
+        )
+    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
+        raise ValueError(f"lambda must be finite and >= 0, got {values.tolist()}")
+    return values
+
+
+def _per_node(model: TwoLayerReLU, lam_r: torch.Tensor) -> torch.Tensor:
+    return model.per_neuron(lam_r.to(device=model.device, dtype=model.dtype))
+
+
+def penalty_value(
+    model: TwoLayerReLU, lam: float | Sequence[float] | torch.Tensor, penalty: str
+) -> torch.Tensor:
     """lambda sum_j |a_j| ||w_j|| (eq. (4)) or (lambda/2) sum_j (a_j^2 + ||w_j||^2) (eq. (13)).
 
     One value per replica, shape (R,). The two agree when |a_j| = ||w_j|| (eq. (5)).
+    ``lam`` is one number, or one value per replica (see :func:`replica_lambdas`).
     """
+    lam = _per_node(model, replica_lambdas(model, lam))
     norms = model.W.norm(dim=1)
     if penalty == "l1":
         per_node = lam * model.a.abs() * norms
@@ -88,7 +119,11 @@ def penalty_value(model: TwoLayerReLU, lam: float, penalty: str) -> torch.Tensor
 
 
 def objective(
-    model: TwoLayerReLU, X: torch.Tensor, y: torch.Tensor, lam: float, penalty: str
+    model: TwoLayerReLU,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    lam: float | Sequence[float] | torch.Tensor,
+    penalty: str,
 ) -> torch.Tensor:
     """F(Theta) of eq. (4) or (13) for every replica: mean square loss plus penalty, (R,)."""
     return _LOSS.value(model(X), y) + penalty_value(model, lam, penalty)
@@ -101,13 +136,14 @@ def norm_gd_step(
     Z: torch.Tensor,
     u: torch.Tensor,
     alpha: float,
-    lam: float,
+    lam: float | torch.Tensor,
     penalty: str,
 ) -> torch.Tensor:
     """One iteration of Algorithm 1 on every node, in place; returns max_j |G(theta_j)| per replica.
 
     ``Z`` (M, n) and ``u`` (R, n) are the preactivations and predictions at the current
-    weights. The data parts of g_j and h_j are the gradients of (1/2n) sum_i (y_i - f)^2,
+    weights; ``lam`` is a number or one value per node, shape (M,). The data parts of g_j
+    and h_j are the gradients of (1/2n) sum_i (y_i - f)^2,
     (1/n) sum_i (f - y_i) relu(w_j^T x_i) and (1/n) sum_i (f - y_i) a_j 1{w_j^T x_i >= 0} x_i.
     """
     a, W = model.a, model.W
@@ -173,7 +209,7 @@ def norm_dependent_gd(
     y: torch.Tensor,
     *,
     alpha: float,
-    lam: float,
+    lam: float | Sequence[float],
     steps: int,
     penalty: str = "l1",
     record_every: int = 1,
@@ -191,7 +227,7 @@ def norm_dependent_gd(
             ``output_init="balanced_sign"`` and ``output_scale = 2/M``.
         X: inputs (n, d); y: labels (n,) shared or (R, n).
         alpha: the step-size constant alpha of eq. (11), > 0.
-        lam: the regularization parameter lambda >= 0.
+        lam: the regularization parameter lambda >= 0, one number or one per replica.
         penalty: ``"l1"`` (eq. (4)) or ``"l2"`` (eq. (13)).
         record_every: stride of the loss/penalty/objective record (plus the last step).
         trajectory_every: stride of the stored (a, W) trajectory (default: record_every).
@@ -208,12 +244,15 @@ def norm_dependent_gd(
         raise ValueError(f"check = {check!r} is not allowed: expected one of {CHECKS}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    if not alpha > 0 or not lam >= 0:
-        raise ValueError(f"need alpha > 0 and lambda >= 0, got alpha={alpha}, lambda={lam}")
+    if not alpha > 0:
+        raise ValueError(f"need alpha > 0, got alpha={alpha}")
+    lam_r = replica_lambdas(model, lam)
     if record_every < 1 or (trajectory_every is not None and trajectory_every < 1):
         raise ValueError("record_every and trajectory_every must be >= 1")
     stride = trajectory_every or record_every
     dev, dtype = model.device, model.dtype
+    lam_node = _per_node(model, lam_r)
+    lam_check = lam_r.to(dev)
     X = X.to(device=dev, dtype=dtype)
     y = y.to(device=dev, dtype=dtype)
     record_at = set(range(0, steps + 1, record_every)) | {steps}
@@ -227,7 +266,7 @@ def norm_dependent_gd(
 
     spec = {
         "alpha": alpha,
-        "lam": lam,
+        "lam": lam_r.tolist(),
         "steps": steps,
         "penalty": penalty,
         "record_every": record_every,
@@ -297,7 +336,7 @@ def norm_dependent_gd(
                 traj_W[slot[k]] = model.W
             if k in record_at:
                 fit = _LOSS.value(u, y)
-                pen = penalty_value(model, lam, penalty)
+                pen = penalty_value(model, lam_r, penalty)
                 history.append(
                     k,
                     {
@@ -311,8 +350,8 @@ def norm_dependent_gd(
                     warned = True
             if k == steps:
                 break
-            G = norm_gd_step(model, X, y, Z, u, alpha, lam, penalty)
-            torch.maximum(sign_factor, alpha * (G.double() + lam), out=sign_factor)
+            G = norm_gd_step(model, X, y, Z, u, alpha, lam_node, penalty)
+            torch.maximum(sign_factor, alpha * (G.double() + lam_check), out=sign_factor)
             bar.update(1)
             if (k + 1) % every == 0 and k + 1 < steps:
                 save(k + 1)
