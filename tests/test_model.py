@@ -41,8 +41,12 @@ def test_hand_written_gradients_match_autograd(trained, loss, scaling):
     X = sphere(9, 5, seed=1)
     y = torch.sign(gaussian_labels(9, seed=1)) if loss.name == "logistic" else gaussian_labels(9)
     model = TwoLayerReLU.initialize(
-        5, replica_grid([4, 7], [0, 1]), trained=trained, scaling=scaling,
-        output_init="gaussian", dtype=torch.float64,
+        5,
+        replica_grid([4, 7], [0, 1]),
+        trained=trained,
+        scaling=scaling,
+        output_init="gaussian",
+        dtype=torch.float64,
     )
     W = model.W.clone().requires_grad_(True)
     a = model.a.clone().requires_grad_(True)
@@ -146,3 +150,43 @@ def test_state_round_trip():
     other = TwoLayerReLU.initialize(3, [Replica(4, 1)])
     other.load_state_dict(model.state_dict())
     assert torch.equal(other.W, model.W) and torch.equal(other.a0, model.a0)
+
+
+def test_grouped_inputs_feed_each_group_of_replicas_its_own_data():
+    # two groups (e.g. two repetitions), each with widths 3 and 5: group g sees X[g] only
+    replicas = [Replica(3, 0), Replica(5, 1), Replica(3, 2), Replica(5, 3)]
+    model = TwoLayerReLU.initialize(
+        4,
+        replicas,
+        scaling="mean_field",
+        trained="both",
+        output_init="gaussian",
+        dtype=torch.float64,
+    )
+    X = torch.stack([sphere(7, 4, seed=10), sphere(7, 4, seed=11)])
+    y = torch.stack([gaussian_labels(7, seed=1), gaussian_labels(7, seed=2)])
+    y = y.repeat_interleave(2, dim=0)  # labels per replica, (R, n)
+    loss = Loss("square", "mean")
+    Z = model.preactivations(X)
+    u = model.outputs(Z)
+    dW, da = model.gradients(X, Z, loss.derivative(u, y))
+    first = 0
+    for i, rep in enumerate(replicas):
+        single = model.select(i)
+        data = X[i // 2]
+        torch.testing.assert_close(u[i], single(data)[0])
+        Zi = single.preactivations(data)
+        ui = single.outputs(Zi)
+        dWi, dai = single.gradients(data, Zi, loss.derivative(ui, y[i : i + 1]))
+        torch.testing.assert_close(dW[first : first + rep.width], dWi)
+        torch.testing.assert_close(da[first : first + rep.width], dai)
+        first += rep.width
+
+
+def test_input_groups_must_split_the_replicas_evenly():
+    model = TwoLayerReLU.initialize(3, [Replica(3, 0), Replica(5, 1), Replica(4, 2)])
+    with pytest.raises(ValueError, match="does not divide the 3 replicas"):
+        model(torch.zeros(2, 4, 3))
+    uneven = TwoLayerReLU.initialize(3, [Replica(3, 0), Replica(5, 1)])
+    with pytest.raises(ValueError, match="different neuron counts"):
+        uneven(torch.zeros(2, 4, 3))

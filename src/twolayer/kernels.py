@@ -216,6 +216,40 @@ def g_infinity(X: torch.Tensor) -> torch.Tensor:
     return K.mul_(torch.outer(norms, norms))
 
 
+def random_features_kernel(
+    X: torch.Tensor, Y: torch.Tensor | None = None, *, weights: str = "gaussian"
+) -> torch.Tensor:
+    """k(x, x') = E_w[relu(w^T x) relu(w^T x')] between the rows of X and Y, float64.
+
+    The kernel of the random-features model f(x) = (1/m) sum_j a_j relu(w_j^T x) with the
+    w_j frozen at their random start, as m grows (bach2022 Section 5.4, the RKHS whose
+    max-margin classifier Theorem 4 is about). For w ~ N(0, I_d) it is the order-1
+    arc-cosine kernel of :func:`g_infinity`,
+
+        k(x, x') = ||x|| ||x'|| (sin φ + (π - φ) cos φ) / (2π),   φ = angle(x, x'),
+
+    and for w uniform on the unit sphere S^{d-1} the same divided by d (E[w w^T] = I/d).
+    Unlike :func:`g_infinity` it takes two sets of points (training set against a grid)
+    and forms sin φ as sqrt(1 - cos² φ); the value is insensitive to the rounding of φ
+    near φ = 0, where dk/dφ vanishes. A zero input gives k = 0.
+    """
+    if weights not in ("gaussian", "sphere"):
+        raise ValueError(f"weights = {weights!r} is not allowed: expected 'gaussian' or 'sphere'")
+    X = X.to(torch.float64)
+    Y = X if Y is None else Y.to(torch.float64)
+    if X.shape[-1] != Y.shape[-1]:
+        raise ValueError(f"X and Y have different dimensions {X.shape[-1]} and {Y.shape[-1]}")
+    nx = torch.linalg.vector_norm(X, dim=1)
+    ny = torch.linalg.vector_norm(Y, dim=1)
+    ux = X / torch.where(nx > 0, nx, torch.ones_like(nx))[:, None]
+    uy = Y / torch.where(ny > 0, ny, torch.ones_like(ny))[:, None]
+    cos = (ux @ uy.T).clamp_(-1.0, 1.0)
+    sin = (1.0 - cos * cos).clamp_(min=0.0).sqrt_()
+    K = (math.pi - torch.arccos(cos)).mul_(cos).add_(sin).div_(2.0 * math.pi)
+    K.mul_(torch.outer(nx, ny))
+    return K / X.shape[1] if weights == "sphere" else K
+
+
 def _per_replica_gram(model: TwoLayerReLU, features: torch.Tensor) -> torch.Tensor:
     """sum_r features_ri features_rj within each replica: (M, n) -> (R, n, n), float64."""
     grams = []
@@ -243,7 +277,7 @@ def gram_first_layer(model: TwoLayerReLU, X: torch.Tensor, Z: torch.Tensor | Non
 def gram_output_layer(model: TwoLayerReLU, X: torch.Tensor, Z: torch.Tensor | None = None):
     """The finite-width Gram matrix of the output layer for every replica, (R, n, n).
 
-        G_ij = c_m^2 sum_r relu(w_r^T x_i) relu(w_r^T x_j)     (du2019 eq. (13)).
+    G_ij = c_m^2 sum_r relu(w_r^T x_i) relu(w_r^T x_j)     (du2019 eq. (13)).
     """
     if Z is None:
         Z = model.preactivations(X.to(model.dtype))

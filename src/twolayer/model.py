@@ -16,6 +16,10 @@ replicas to the widest one. Sums and maxima over the neurons of each replica are
 taken block by block (:meth:`TwoLayerReLU.neuron_sum`), which is deterministic on every
 device. Per-neuron arrays carry the neuron axis first, (M, ...); per-replica arrays carry
 the replica axis first: predictions have shape (R, n).
+
+Inputs are shared by every replica, X of shape (n, d), or come one set per group of
+consecutive replicas, X of shape (G, n, d): repetitions with their own data set or their
+own stream of fresh samples then still train as one batch (a batched matrix product).
 """
 
 from __future__ import annotations
@@ -122,6 +126,7 @@ class TwoLayerReLU:
         per_replica = torch.tensor([SCALINGS[scaling](m) for m in widths], dtype=W.dtype)
         self.output_scale = per_replica.to(device)[self.replica_of_neuron]
         self._blocks = self._equal_width_blocks(widths)
+        self._group_cache: dict[tuple[str, int], int] = {}
 
     @staticmethod
     def _equal_width_blocks(widths: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -236,8 +241,44 @@ class TwoLayerReLU:
         return list(torch.split(values, [r.width for r in self.replicas], dim=0))
 
     # ------------------------------------------------------------------ the network
+    def input_groups(self, groups: int) -> int:
+        """Check that the replicas split into ``groups`` runs of equal neuron count.
+
+        Inputs of shape (G, n, d) feed the g-th run of replicas with ``X[g]``: one data set
+        (or one stream of fresh samples) per group, e.g. per repetition, with every width
+        of the repetition trained on it. Returns the neuron count of one group.
+        """
+        key = ("groups", groups)
+        cached = self._group_cache.get(key)
+        if cached is not None:
+            return cached
+        R = self.num_replicas
+        if groups < 1 or R % groups:
+            raise ValueError(
+                f"inputs come in {groups} groups, which does not divide the {R} replicas: "
+                "give one input set per group of consecutive replicas"
+            )
+        per = R // groups
+        widths = [r.width for r in self.replicas]
+        sizes = {sum(widths[g * per : (g + 1) * per]) for g in range(groups)}
+        if len(sizes) != 1:
+            raise ValueError(
+                f"the {groups} input groups hold different neuron counts {sorted(sizes)}: "
+                "every group of consecutive replicas must have the same widths in total"
+            )
+        self._group_cache[key] = sizes.pop()
+        return self._group_cache[key]
+
     def preactivations(self, X: torch.Tensor) -> torch.Tensor:
-        """z_{ri} = w_r^T x_i for every neuron and input, shape (M, n)."""
+        """z_{ri} = w_r^T x_i for every neuron and input, shape (M, n).
+
+        ``X`` is (n, d), shared by every replica, or (G, n, d): one input set per group of
+        consecutive replicas (see :meth:`input_groups`).
+        """
+        if X.ndim == 3:
+            per = self.input_groups(X.shape[0])
+            Z = torch.bmm(self.W.view(X.shape[0], per, -1), X.transpose(1, 2))
+            return Z.reshape(self.W.shape[0], X.shape[1])
         return self.W @ X.T
 
     def outputs(self, Z: torch.Tensor) -> torch.Tensor:
@@ -251,7 +292,7 @@ class TwoLayerReLU:
         return self.neuron_sum(activations)
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        """Predictions of every replica on the inputs ``X`` (n, d): shape (R, n)."""
+        """Predictions of every replica on the inputs ``X`` (n, d) or (G, n, d): shape (R, n)."""
         return self.outputs(self.preactivations(X))
 
     def gradients(
@@ -269,11 +310,19 @@ class TwoLayerReLU:
         dW = da = None
         if self.trained in ("first", "both"):
             G = (Z >= 0).to(Z.dtype).mul_((self.a * self.output_scale)[:, None])
-            dW = self.scale_by_replica_(G, dloss_du) @ X
+            dW = self._times_inputs(self.scale_by_replica_(G, dloss_du), X)
         if self.trained in ("output", "both"):
             weighted = self.scale_by_replica_(torch.relu(Z), dloss_du)
             da = self.output_scale * weighted.sum(dim=1)
         return dW, da
+
+    def _times_inputs(self, values: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        """sum_i values_ri x_i for every neuron: (M, n) @ (n, d), or group by group."""
+        if X.ndim == 3:
+            per = self.input_groups(X.shape[0])
+            out = torch.bmm(values.view(X.shape[0], per, -1), X)
+            return out.reshape(values.shape[0], X.shape[2])
+        return values @ X
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, torch.Tensor]:
