@@ -190,3 +190,20 @@ def test_input_groups_must_split_the_replicas_evenly():
     uneven = TwoLayerReLU.initialize(3, [Replica(3, 0), Replica(5, 1)])
     with pytest.raises(ValueError, match="different neuron counts"):
         uneven(torch.zeros(2, 4, 3))
+
+
+def test_reductions_over_many_mixed_widths_use_the_padded_path_correctly():
+    # widths 1..12 in each of 3 repetitions: 36 runs of one replica each
+    replicas = [Replica(m, s) for s in range(3) for m in range(1, 13)]
+    model = TwoLayerReLU.initialize(3, replicas, scaling="mean_field", dtype=torch.float64)
+    assert len(model._blocks) > 8
+    values = torch.randn(model.W.shape[0], 4, dtype=torch.float64) - 5.0  # all negative
+    sums = model.neuron_sum(values)
+    maxima = model.neuron_max(values)
+    scaled = model.scale_by_replica_(values.clone(), torch.arange(36.0).double()[:, None] + 1)
+    for i, block in enumerate(model.replica_blocks(values)):
+        torch.testing.assert_close(sums[i], block.sum(dim=0))
+        torch.testing.assert_close(maxima[i], block.amax(dim=0))
+        torch.testing.assert_close(model.replica_blocks(scaled)[i], block * (i + 1))
+    counts = model.neuron_sum(torch.ones(model.W.shape[0], dtype=torch.int64))
+    assert counts.tolist() == [m for _ in range(3) for m in range(1, 13)]

@@ -40,6 +40,9 @@ SCALINGS: dict[str, Callable[[int], float]] = {
 FIRST_LAYER_INITS = ("gaussian", "sphere")
 OUTPUT_LAYER_INITS = ("sign", "balanced_sign", "gaussian", "zero")
 TRAINED_LAYERS = ("first", "output", "both")
+# Up to this many runs of equal-width replicas, reductions loop over the runs; beyond it
+# (many replicas of mixed widths) they gather into one padded array.
+_FEW_BLOCKS = 8
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class TwoLayerReLU:
         self.output_scale = per_replica.to(device)[self.replica_of_neuron]
         self._blocks = self._equal_width_blocks(widths)
         self._group_cache: dict[tuple[str, int], int] = {}
+        self._padded: torch.Tensor | None = None
 
     @staticmethod
     def _equal_width_blocks(widths: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -214,11 +218,31 @@ class TwoLayerReLU:
 
     def _reduce(self, values: torch.Tensor, op: Callable[..., torch.Tensor]) -> torch.Tensor:
         rest = values.shape[1:]
+        if len(self._blocks) > _FEW_BLOCKS:
+            # many short runs of equal width (e.g. widths 1..30 in every repetition): one
+            # gather into a padded (R, max width, ...) array instead of a loop over runs
+            filler = values.new_zeros((1, *rest))
+            if op is not torch.sum:  # the padding must never win a maximum
+                low = values.min() if values.numel() else 0
+                filler.fill_(low)
+            return op(torch.cat([values, filler])[self._padded_index()], dim=1)
         parts = [
             op(values[first : first + count * m].reshape(count, m, *rest), dim=1)
             for first, count, m in self._blocks
         ]
         return torch.cat(parts, dim=0)
+
+    def _padded_index(self) -> torch.Tensor:
+        """Neuron index (R, max width) of every replica, padded with the index M."""
+        if self._padded is None:
+            widths = self.widths.cpu()
+            width = int(widths.max())
+            starts = torch.cumsum(widths, 0) - widths
+            column = torch.arange(width)
+            index = starts[:, None] + column[None, :]
+            index = torch.where(column[None, :] < widths[:, None], index, int(widths.sum()))
+            self._padded = index.to(self.W.device)
+        return self._padded
 
     def per_neuron(self, values: torch.Tensor) -> torch.Tensor:
         """Repeat per-replica values for each of its neurons: (R, ...) -> (M, ...)."""
@@ -229,6 +253,8 @@ class TwoLayerReLU:
 
         The same as ``values *= per_neuron(factors)`` without building the (M, n) copy.
         """
+        if len(self._blocks) > _FEW_BLOCKS:
+            return values.mul_(factors.index_select(0, self.replica_of_neuron))
         replica = 0
         for first, count, m in self._blocks:
             block = values[first : first + count * m].view(count, m, -1)
