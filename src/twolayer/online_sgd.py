@@ -23,9 +23,6 @@ preallocated arrays, with no host-device synchronization in between.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +33,7 @@ from tqdm import tqdm
 
 from twolayer.model import Replica, TwoLayerReLU
 from twolayer.rng import generator
-from twolayer.training import _hash_tensor, _progress_enabled, _save
+from twolayer.training import Checkpoint, _progress_enabled, run_fingerprint
 
 INPUT_GRADIENTS = ("mean", "sum")
 _CODE_FILES = ("model.py", "online_sgd.py")
@@ -159,22 +156,6 @@ def _check(student: TwoLayerReLU, teacher: TwoLayerReLU, input_gradient: str) ->
     student.input_groups(teacher.num_replicas)
 
 
-def _fingerprint(student, teacher, spec: dict) -> str:
-    h = hashlib.sha256()
-    for t in (student.W0, student.a0, teacher.W, teacher.a):
-        _hash_tensor(h, t)
-    spec = dict(spec)
-    spec["replicas"] = [[r.width, r.seed] for r in student.replicas]
-    spec["teachers"] = [[r.width, r.seed] for r in teacher.replicas]
-    spec["dtype"] = str(student.dtype)
-    spec["device"] = student.device.type
-    h.update(json.dumps(spec, sort_keys=True).encode())
-    here = Path(__file__).parent
-    for name in _CODE_FILES:
-        h.update((here / name).read_bytes())
-    return h.hexdigest()
-
-
 def _draw(teacher: TwoLayerReLU, seed: int, key: tuple, count: int, n: int) -> torch.Tensor:
     """Standard Gaussian inputs (count, G, n, d), each group from its own stream."""
     d = teacher.W.shape[1]
@@ -253,36 +234,27 @@ def online_sgd(
         "stride": stride,
         "seed": seed,
     }
-    path = Path(checkpoint) if checkpoint is not None else None
-    fingerprint = _fingerprint(student, teacher, spec) if path else ""
+    spec["replicas"] = [[r.width, r.seed] for r in student.replicas]
+    spec["teachers"] = [[r.width, r.seed] for r in teacher.replicas]
+    spec["dtype"], spec["device"] = str(dtype), dev.type
+    store = Checkpoint(
+        checkpoint,
+        run_fingerprint((student.W0, student.a0, teacher.W, teacher.a), spec, _CODE_FILES)
+        if checkpoint is not None
+        else "",
+    )
     start = 0
-    if path is not None and path.exists():
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        if saved.get("fingerprint") == fingerprint:
-            student.load_state_dict(saved["model"])
-            for target, key in ((risks, "risks"), (traj_a, "traj_a"), (traj_W, "traj_W")):
-                target.copy_(saved[key])
-            start = int(saved["step"])
-        else:
-            warnings.warn(f"{path} belongs to a different run; starting over", stacklevel=2)
+    saved = store.load()
+    if saved is not None:
+        student.load_state_dict(saved["model"])
+        for target, key in ((risks, "risks"), (traj_a, "traj_a"), (traj_W, "traj_W")):
+            target.copy_(saved[key])
+        start = int(saved["step"])
     every = max(chunk, (checkpoint_every or max(1, steps // 20)) // chunk * chunk)
 
     def save(step: int) -> None:
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu() for k, v in student.state_dict().items()}
-        _save(
-            path,
-            {
-                "fingerprint": fingerprint,
-                "step": step,
-                "model": state,
-                "risks": risks.cpu(),
-                "traj_a": traj_a.cpu(),
-                "traj_W": traj_W.cpu(),
-            },
-        )
+        state = {"model": student.state_dict(), "risks": risks, "traj_a": traj_a, "traj_W": traj_W}
+        store.save(step, state)
 
     def record(k: int) -> None:
         if k in risk_slot:

@@ -129,6 +129,53 @@ def _save(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def run_fingerprint(tensors: Iterable[torch.Tensor], spec: dict, code_files: Iterable[str]) -> str:
+    """A hash of a run's starting tensors, its settings and the package files it runs on."""
+    h = hashlib.sha256()
+    for t in tensors:
+        _hash_tensor(h, t)
+    h.update(json.dumps(spec, sort_keys=True).encode())
+    here = Path(__file__).parent
+    for name in code_files:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+class Checkpoint:
+    """The state file of a resumable run, trusted only when its fingerprint matches.
+
+    ``Checkpoint(None, ...)`` is a no-op, so a loop can call it unconditionally.
+    """
+
+    def __init__(self, path: str | Path | None, fingerprint: str) -> None:
+        self.path = Path(path) if path is not None else None
+        self.fingerprint = fingerprint
+
+    def load(self) -> dict | None:
+        """The saved state (a dict with ``"step"``), or None if there is none of this run."""
+        if self.path is None or not self.path.exists():
+            return None
+        saved = torch.load(self.path, map_location="cpu", weights_only=True)
+        if saved.get("fingerprint") != self.fingerprint:
+            warnings.warn(f"{self.path} belongs to a different run; starting over", stacklevel=3)
+            return None
+        return saved
+
+    def save(self, step: int, state: Mapping[str, torch.Tensor | dict]) -> None:
+        """Write ``state`` (tensors moved to the CPU) and the step, atomically."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+        def cpu(value):
+            if isinstance(value, torch.Tensor):
+                return value.detach().cpu()
+            return {k: cpu(v) for k, v in value.items()}
+
+        payload = {k: cpu(v) for k, v in state.items()}
+        _save(self.path, {"fingerprint": self.fingerprint, "step": step, **payload})
+
+
 def _progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         return progress
