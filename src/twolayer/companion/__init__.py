@@ -14,6 +14,7 @@ Command-line entry points (the Makefile calls them):
 - ``python -m twolayer.companion.book``: build the HTML book from executed notebooks;
 - ``python -m twolayer.companion.references``: refresh the nbval references;
 - ``python -m twolayer.companion.timings``: measure every notebook's wall time.
+- ``python -m twolayer.companion.paper_runs``: record paper-profile runs made on a GPU.
 
 The mathematics (``twolayer.model``, ``twolayer.kernels``, ...) never imports from here.
 Names are loaded on first use, so the command-line tools start without importing torch.

@@ -34,6 +34,7 @@ from twolayer.companion.claims import (
     summarize,
     summary_line,
 )
+from twolayer.companion.paper_runs import paper_runs_markdown
 from twolayer.companion.paths import PROFILES, repo_root
 from twolayer.companion.run import read_record
 
@@ -246,7 +247,9 @@ def stage(book: Path, results: Path, build: Path, profile: str) -> Path:
     source = build / "book-src"
     if source.exists():
         shutil.rmtree(source)
-    shutil.copytree(book, source, ignore=shutil.ignore_patterns("timings.json", "_build"))
+    shutil.copytree(
+        book, source, ignore=shutil.ignore_patterns("timings.json", "paper_runs.json", "_build")
+    )
     (source / "notebooks").mkdir(exist_ok=True)
     claims, titles = {}, {}
     for name, directory in runs.items():
@@ -259,6 +262,9 @@ def stage(book: Path, results: Path, build: Path, profile: str) -> Path:
     timings_file = book / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else None
     (source / "_timings.md").write_text(timings_markdown(timings))
+    paper_file = book / "paper_runs.json"
+    paper = json.loads(paper_file.read_text()) if paper_file.is_file() else None
+    (source / "_paper_runs.md").write_text(paper_runs_markdown(paper))
     return source
 
 
