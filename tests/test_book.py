@@ -75,6 +75,13 @@ def test_toc_lists_the_book_notebooks_in_order():
         "arora2019-figure2",
         "arora2019-theorem6-1",
         "akiyama2021-figure1",
+        "akiyama2021-figure2",
+        "akiyama2021-figure3",
+        "akiyama2021-theorem3-5",
+        "bach2022-figure2",
+        "bach2022-figure3",
+        "bach2022-figure5",
+        "bach2022-figure6",
     ]
 
 

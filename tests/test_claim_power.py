@@ -141,11 +141,244 @@ import torch
 import twolayer.norm_gd as norm_gd
 norm_gd.step_sizes = lambda a, W, alpha: alpha * torch.ones_like(a)
 """,
+    # akiyama2021 Algorithm 1 on a lambda sweep (one lambda per replica): the per-replica values
+    # spread over the nodes by tiling the list instead of repeating each value over its
+    # replica's block, so every replica's nodes get the whole grid in turn
+    "lambda-tiled-over-replicas": """
+import twolayer.norm_gd as norm_gd
+
+def _per_node(model, lam_r):
+    lam_r = lam_r.to(device=model.device, dtype=model.dtype)
+    return lam_r.repeat(model.W.shape[0] // lam_r.numel() + 1)[: model.W.shape[0]]
+
+norm_gd._per_node = _per_node
+""",
+    # akiyama2021 Section 4.1: the penalty part of g_j written lambda ||w_j||, the sgn(a_j) of
+    # lambda sgn(a_j) ||w_j|| forgotten (the penalty then inflates the negative nodes)
+    "l1-subgradient-without-sign": """
+import twolayer.norm_gd as norm_gd
+
+_penalty_subgradients = norm_gd.penalty_subgradients
+
+def penalty_subgradients(a, W, lam, penalty):
+    g, h = _penalty_subgradients(a, W, lam, penalty)
+    return (g.abs() if penalty == "l1" else g), h
+
+norm_gd.penalty_subgradients = penalty_subgradients
+""",
+    # akiyama2021 eq. (4): the w_j part of the L1 subgradient taken as lambda |a_j| w_j, the
+    # division by ||w_j|| in lambda |a_j| w_j / ||w_j|| forgotten
+    "l1-subgradient-without-w-normalization": """
+import torch
+import twolayer.norm_gd as norm_gd
+
+_penalty_subgradients = norm_gd.penalty_subgradients
+
+def penalty_subgradients(a, W, lam, penalty):
+    if penalty != "l1":
+        return _penalty_subgradients(a, W, lam, penalty)
+    lam_col = lam[:, None] if isinstance(lam, torch.Tensor) else lam
+    return lam * torch.sign(a) * W.norm(dim=1), lam_col * a.abs()[:, None] * W
+
+norm_gd.penalty_subgradients = penalty_subgradients
+""",
+    # akiyama2021 eq. (13): the derivative of (lambda/2)(a_j^2 + ||w_j||^2) taken as
+    # (lambda/2)(a_j, w_j), the factor 2 of the squares dropped
+    "l2-subgradient-halved": """
+import twolayer.norm_gd as norm_gd
+
+_penalty_subgradients = norm_gd.penalty_subgradients
+
+def penalty_subgradients(a, W, lam, penalty):
+    g, h = _penalty_subgradients(a, W, lam, penalty)
+    return (g / 2, h / 2) if penalty == "l2" else (g, h)
+
+norm_gd.penalty_subgradients = penalty_subgradients
+""",
+    # bach2022 Section 5.5: the both-layers ascent on the smoothed margin moves only the output
+    # weights, the input-layer update forgotten (the "both layers" network becomes random features)
+    "margin-ascent-frozen-input-layer": """
+import twolayer.implicit_bias as implicit_bias
+
+_margin_step = implicit_bias.margin_step
+
+def margin_step(model, X, y, step, weights=None, Z=None):
+    W = model.W.clone()
+    u = _margin_step(model, X, y, step, weights, Z)
+    model.W.copy_(W)
+    return u
+
+implicit_bias.margin_step = margin_step
+""",
+    # bach2022 Section 5.5: the gradient of the smoothed margin S with the softmax weights
+    # p_i = exp(-y_i f(x_i)) / sum_k exp(-y_k f(x_k)) replaced by 1/n (the mean margin's gradient)
+    "margin-gradient-without-softmax": """
+import torch
+import twolayer.implicit_bias as implicit_bias
+
+def margin_step(model, X, y, step, weights=None, Z=None):
+    Z = model.preactivations(X) if Z is None else Z
+    u = model.outputs(Z)
+    p = torch.ones_like(u) if weights is None else weights.clone()
+    p = p / p.sum(dim=1, keepdim=True)
+    dW, da = model.gradients(X, Z, -(y * p))
+    m = model.per_neuron(model.widths.to(model.dtype))
+    speed = step * m
+    if model.trained == "output":
+        norms = model.neuron_sum(model.a * model.a).sqrt()
+        beta = torch.clamp(norms / model.widths.to(model.dtype).sqrt(), min=1.0)
+        speed = speed * model.per_neuron(beta)
+    if dW is not None:
+        model.W.sub_(speed[:, None] * dW)
+    if da is not None:
+        model.a.sub_(speed * da)
+    return u
+
+implicit_bias.margin_step = margin_step
+""",
+    # bach2022 eq. (3.3): the mean-field step W <- W - gamma m grad G taken without its factor m,
+    # so that a particle of a width-m student moves m times too slowly
+    "online-step-without-m": """
+import twolayer.online_sgd as online_sgd
+
+def sgd_step(student, X, y, lr, input_gradient="sum"):
+    Z = student.preactivations(X)
+    u = student.outputs(Z)
+    dW, da = student.gradients(X, Z, (u - y) / X.shape[-2])
+    factor = float(X.shape[-2]) if input_gradient == "sum" else 1.0
+    student.a.sub_(lr * da)
+    student.W.sub_(lr * factor * dW)
+
+online_sgd.sgd_step = sgd_step
+""",
+    # bach2022 Figure 3: the input-layer gradient averaged over the batch although the notebook
+    # says it follows the authors' code, which sums it (a step B = 100 times smaller)
+    "online-input-gradient-averaged": """
+import twolayer.online_sgd as online_sgd
+
+_sgd_step = online_sgd.sgd_step
+
+def sgd_step(student, X, y, lr, input_gradient="sum"):
+    _sgd_step(student, X, y, lr, "mean")
+
+online_sgd.sgd_step = sgd_step
+""",
+    # bach2022 Section 4.4: the teacher's input weights left Gaussian, the normalization onto
+    # the unit sphere forgotten (every teacher unit about sqrt(d) times too large)
+    "teacher-input-weights-not-normalized": """
+import torch
+import twolayer.online_sgd as online_sgd
+from twolayer.model import Replica, TwoLayerReLU
+
+def teacher_network(d, m0, seeds, *, dtype=torch.float64, device="cpu"):
+    return TwoLayerReLU.initialize(
+        d, [Replica(m0, int(s)) for s in seeds], scaling="none", first_init="gaussian",
+        output_init="sign", trained="output", dtype=dtype, device=device,
+    )
+
+online_sgd.teacher_network = teacher_network
+""",
 }
 
 # (notebook, mutation, parameter overrides at the smoke profile, claims the mutation breaks)
 CASES = [
+    (
+        "bach2022-figure3",
+        "online-step-without-m",
+        {},
+        [
+            "no-success-below-teacher-width",
+            "rate-reaches-0.9-where-the-authors-does",
+            "wide-students-succeed",
+            "success-rates-match-the-authors",
+        ],
+    ),
+    (
+        "bach2022-figure3",
+        "online-input-gradient-averaged",
+        {},
+        [
+            "no-success-below-teacher-width",
+            "rate-reaches-0.9-where-the-authors-does",
+            "wide-students-succeed",
+            "success-rates-match-the-authors",
+        ],
+    ),
+    (
+        "bach2022-figure3",
+        "teacher-input-weights-not-normalized",
+        {},
+        ["narrow-students-fail-at-order-one"],
+    ),
+    (
+        "bach2022-figure6",
+        "margin-ascent-frozen-input-layer",
+        {},
+        ["both-layers-far-better-with-many-points"],
+    ),
+    (
+        "bach2022-figure6",
+        "margin-gradient-without-softmax",
+        {},
+        [
+            "both-layers-better-at-every-n",
+            "both-layers-far-better-with-many-points",
+            "both-layers-better-in-higher-d",
+        ],
+    ),
+    (
+        "bach2022-figure2",
+        "online-step-without-m",
+        {},
+        ["wide-students-succeed", "teacher-neurons-recovered"],
+    ),
+    (
+        "bach2022-figure2",
+        "online-input-gradient-averaged",
+        {},
+        ["wide-students-succeed", "teacher-neurons-recovered"],
+    ),
     ("akiyama2021-figure1", "step-without-norm-factor", {}, ["signs-kept"]),
+    (
+        "akiyama2021-theorem3-5",
+        "lambda-tiled-over-replicas",
+        {},
+        ["parameter-error-order", "function-error-order", "first-order-constant"],
+    ),
+    (
+        "akiyama2021-theorem3-5",
+        "l1-subgradient-without-sign",
+        {},
+        [
+            "parameter-error-order",
+            "function-error-order",
+            "first-order-constant",
+            "phase2-linear-rate",
+        ],
+    ),
+    (
+        "akiyama2021-figure2",
+        "step-without-norm-factor",
+        {},
+        [
+            "signs-kept",
+            "wide-far-below-narrow",
+            "wide-gap-small-in-absolute-terms",
+            "stuck-share-falls-with-width",
+        ],
+    ),
+    (
+        "akiyama2021-figure3",
+        "l1-subgradient-without-w-normalization",
+        {},
+        ["l1-keeps-the-imbalance"],
+    ),
+    (
+        "akiyama2021-figure3",
+        "l2-subgradient-halved",
+        {},
+        ["l2-balances-the-nodes", "end-points-agree"],
+    ),
     (
         "du2019-theorem3-1",
         "h-infinity-without-inner-products",
@@ -254,6 +487,12 @@ CASES = [
     ),
     ("arora2019-theorem6-1", "halved-step", {}, ["movement-tracks-kernel-prediction"]),
     ("arora2019-theorem6-1", "no-output-scaling", {}, ["movement-tracks-kernel-prediction"]),
+    (
+        "bach2022-figure5",
+        "margin-gradient-without-softmax",
+        {},
+        ["output-layer-moves-to-svm", "output-margin-approaches-svm"],
+    ),
 ]
 
 

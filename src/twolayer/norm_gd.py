@@ -390,3 +390,46 @@ def balanced_init(
     model.a.div_(model.per_neuron(model.widths.to(dtype)) / 2.0)
     model.a0 = model.a.clone()
     return model
+
+
+def trajectory_losses(
+    model: TwoLayerReLU, run: NormGDRun, X: torch.Tensor, y: torch.Tensor
+) -> np.ndarray:
+    """The data term (1/2n) sum_i (y_i - f(x_i))^2 of eq. (4) along a stored trajectory.
+
+    ``f`` is every replica's network at every step of ``run.steps``, rebuilt from
+    ``run.a`` and ``run.W`` (the replicas of ``model``); ``X`` (n, d) and ``y`` (n,) are any
+    points and their labels: the training set gives back the recorded ``"loss"``, fresh
+    points give a test loss. Shape (T, R), float64.
+    """
+    dev, dtype = model.device, model.dtype
+    X = X.to(device=dev, dtype=dtype)
+    y = y.to(device=dev, dtype=dtype)
+    out = np.empty((len(run.steps), model.num_replicas))
+    with torch.no_grad():
+        for t in range(len(run.steps)):
+            a = torch.as_tensor(run.a[t], device=dev, dtype=dtype)
+            W = torch.as_tensor(run.W[t], device=dev, dtype=dtype)
+            u = model.neuron_sum(torch.relu(W @ X.T).mul_(a[:, None]))
+            out[t] = _LOSS.value(u, y).double().cpu().numpy()
+    return out
+
+
+def balance_nodes(model: TwoLayerReLU) -> TwoLayerReLU:
+    """Move every node to the balanced point |a_j| = ||w_j|| of its rescaling orbit, in place.
+
+    By the 1-homogeneity of the ReLU, (a_j, w_j) -> (a_j / c, c w_j) with c > 0 leaves
+    a_j relu(w_j^T x), the mass r_j = a_j ||w_j|| and the direction theta_j unchanged;
+    c_j = sqrt(|a_j| / ||w_j||) gives |a_j| = ||w_j|| = sqrt(|r_j|), the minimizer in
+    akiyama2021 eq. (5), where the L2 penalty of eq. (13) equals the L1 penalty of eq. (4).
+    The copies ``a0``, ``W0`` become the balanced weights (a balanced start). Nodes with
+    a_j = 0 or w_j = 0 are left as they are. Returns the model.
+    """
+    norms = model.W.norm(dim=1)
+    alive = (norms > 0) & (model.a != 0)
+    c = torch.where(alive, (model.a.abs() / torch.where(alive, norms, 1.0)).sqrt(), 1.0)
+    model.a.div_(c)
+    model.W.mul_(c[:, None])
+    model.a0 = model.a.clone()
+    model.W0 = model.W.clone()
+    return model

@@ -32,7 +32,7 @@ import torch
 from tqdm import tqdm
 
 from twolayer.model import Replica, TwoLayerReLU
-from twolayer.rng import generator
+from twolayer.rng import derive_seed, generator
 from twolayer.training import Checkpoint, _progress_enabled, run_fingerprint
 
 INPUT_GRADIENTS = ("mean", "sum")
@@ -295,3 +295,62 @@ def online_sgd(
         a=traj_a.double().cpu().numpy(),
         W=traj_W.double().cpu().numpy(),
     )
+
+
+def predictive_successes(
+    successes: Sequence[int],
+    runs: int,
+    reps: int,
+    *,
+    draws: int = 20000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Success counts of ``reps`` new runs per width, given a reference (bach2022 Figure 3).
+
+    At width k the reference saw ``successes[k]`` of ``runs`` runs end below the success
+    threshold. The success probability p_k is drawn from its Jeffreys posterior
+    Beta(successes[k] + 1/2, runs - successes[k] + 1/2), then the count of ``reps`` new runs
+    from Binomial(reps, p_k): the posterior predictive, which carries the sampling noise of
+    the reference and of the new runs. Returns integers of shape (draws, widths).
+    """
+    counts = np.asarray(successes, dtype=np.int64)
+    if counts.ndim != 1 or (counts < 0).any() or (counts > runs).any():
+        raise ValueError(f"successes must be counts between 0 and runs = {runs}, got {counts}")
+    if runs < 1 or reps < 1 or draws < 1:
+        raise ValueError(f"runs, reps and draws must be >= 1, got {runs}, {reps}, {draws}")
+    rng = np.random.default_rng(derive_seed(seed, "predictive successes"))
+    p = rng.beta(counts + 0.5, runs - counts + 0.5, size=(draws, counts.size))
+    return rng.binomial(reps, p)
+
+
+def mass_at_directions(
+    student: TwoLayerReLU, directions: torch.Tensor, max_angle: float
+) -> torch.Tensor:
+    """Signed mass of every replica's measure within ``max_angle`` radians of each direction.
+
+    By the 1-homogeneity of the ReLU, neuron j of f(x) = c_m sum_j theta2(j)
+    relu(theta1(:, j)^T x) is the atom c_m theta2(j) ||theta1(:, j)|| at the direction
+    theta1(:, j) / ||theta1(:, j)|| (bach2022 Section 2; c_m = 1/m for the mean-field
+    student, so a teacher neuron +-1 relu(theta°^T x) with ||theta°|| = 1 is an atom of mass
+    +-1). ``directions`` is (k, d), shared by every replica, or (G, k, d), one set per group
+    of consecutive replicas (each group's teacher); they need not have unit norm. Returns
+    (R, k): the summed mass of the neurons whose angle to direction k is at most ``max_angle``.
+    """
+    dirs = directions.to(device=student.device, dtype=student.dtype)
+    if dirs.ndim == 2:
+        dirs = dirs[None]
+    if dirs.ndim != 3 or dirs.shape[2] != student.W.shape[1]:
+        raise ValueError(
+            f"directions must be (k, d) or (G, k, d) with d = {student.W.shape[1]}, "
+            f"got {tuple(directions.shape)}"
+        )
+    per = student.input_groups(dirs.shape[0])
+    norms = student.W.norm(dim=1)
+    mass = student.output_scale * student.a * norms
+    unit = student.W / norms.clamp_min(torch.finfo(student.dtype).tiny)[:, None]
+    dirs = dirs / dirs.norm(dim=2, keepdim=True)
+    cos = torch.bmm(unit.view(dirs.shape[0], per, -1), dirs.transpose(1, 2)).reshape(
+        student.W.shape[0], dirs.shape[1]
+    )
+    near = (cos >= float(np.cos(max_angle))) & (norms > 0)[:, None]
+    return student.neuron_sum(mass[:, None] * near.to(mass.dtype))
