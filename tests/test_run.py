@@ -80,9 +80,18 @@ def test_profile_values_then_overrides(tmp_path):
 
 def test_profile_values_are_read_like_command_line_values(tmp_path):
     profiles = load_profiles(
-        write_profiles(tmp_path, "paper:\n  nb:\n    lr: 1e-3\n    device: cuda:0\n    n: 5\n")
+        write_profiles(
+            tmp_path,
+            "paper:\n  nb:\n    lr: 1e-3\n    device: cuda:0\n    n: 5\n"
+            "    lams: [8e-3, 0.016, 1e-2]\n",
+        )
     )
-    assert profiles["paper"]["nb"] == {"lr": 0.001, "device": "cuda:0", "n": 5}
+    assert profiles["paper"]["nb"] == {
+        "lr": 0.001,
+        "device": "cuda:0",
+        "n": 5,
+        "lams": [0.008, 0.016, 0.01],
+    }
 
 
 def test_missing_profiles_file_means_no_overrides(tmp_path):

@@ -70,12 +70,22 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def _profile_value(value: Any) -> Any:
+    """A profiles.yml value read like a command-line one, inside lists too ([8e-3, 1e-2])."""
+    if isinstance(value, str):
+        return parse_value(value)
+    if isinstance(value, list):
+        return [_profile_value(item) for item in value]
+    return value
+
+
 def load_profiles(path: Path) -> Profiles:
     """Read a ``profiles.yml``: profile -> notebook -> {parameter: value}.
 
     A missing file means no overrides. The ``default`` profile is by definition the
     notebooks' own parameter values, so its section must be empty. A string value is read
-    like a command-line value, so ``1e-3`` (a string to YAML) becomes ``0.001``.
+    like a command-line value, so ``1e-3`` (a string to YAML) becomes ``0.001``, also
+    inside a list.
     """
     if not path.is_file():
         return {profile: {} for profile in PROFILES}
@@ -97,8 +107,7 @@ def load_profiles(path: Path) -> Profiles:
                 raise UsageError(f"{path}: {profile}.{notebook} must map parameter names to values")
         profiles[profile] = {
             notebook: {
-                name: parse_value(value) if isinstance(value, str) else value
-                for name, value in (values or {}).items()
+                name: _profile_value(value) for name, value in (values or {}).items()
             }
             for notebook, values in section.items()
         }
