@@ -35,10 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from twolayer.model import Replica, TwoLayerReLU
-from twolayer.training import Checkpoint, _progress_enabled, run_fingerprint
+from twolayer.training import Checkpoint, progress_bar, run_fingerprint
 
 VARIANTS = ("both", "output")
 _CODE_FILES = ("model.py", "implicit_bias.py")
@@ -121,7 +120,7 @@ def margin_step(
     p = torch.exp(margins.min(dim=1, keepdim=True).values - margins)
     p = p / p.sum(dim=1, keepdim=True)
     dW, da = model.gradients(X, Z, -(y * p))  # gradients of -S
-    m = model.per_neuron(model.widths.to(model.dtype))
+    m = model.neuron_widths
     if model.trained == "output":
         norms = model.neuron_sum(model.a * model.a).sqrt()
         beta = torch.clamp(norms / model.widths.to(model.dtype).sqrt(), min=1.0)
@@ -217,14 +216,7 @@ def margin_ascent(
         record[1, slot[k]] = margins.min(dim=1).values
         record[2, slot[k]] = normalized_margin(model, u, y, weights)
 
-    bar = tqdm(
-        total=steps,
-        initial=start,
-        disable=not _progress_enabled(progress),
-        desc="margin ascent",
-        mininterval=1.0,
-        leave=False,
-    )
+    bar = progress_bar(steps, start, progress, "margin ascent")
     with torch.no_grad(), bar:
         for k in range(start, steps):
             if k in slot:

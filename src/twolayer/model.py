@@ -94,6 +94,7 @@ class TwoLayerReLU:
         W0, a0: copies of the initial weights (distances from initialization use them).
         replicas: the R replicas, in the order of the neuron blocks.
         scaling: ``"ntk"`` (1/sqrt(m)), ``"mean_field"`` (1/m) or ``"none"``.
+        neuron_widths: the width m of the replica each neuron belongs to, shape (M,).
         trained: which layers gradient descent moves: ``"first"``, ``"output"`` or ``"both"``.
     """
 
@@ -128,6 +129,8 @@ class TwoLayerReLU:
         )
         per_replica = torch.tensor([SCALINGS[scaling](m) for m in widths], dtype=W.dtype)
         self.output_scale = per_replica.to(device)[self.replica_of_neuron]
+        # the width m of each neuron's replica, (M,): the mean-field steps scale by it
+        self.neuron_widths = self.widths.to(W.dtype)[self.replica_of_neuron]
         self._blocks = self._equal_width_blocks(widths)
         self._group_cache: dict[tuple[str, int], int] = {}
         self._padded: torch.Tensor | None = None

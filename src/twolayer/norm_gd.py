@@ -37,11 +37,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from twolayer.losses import Loss
 from twolayer.model import TwoLayerReLU
-from twolayer.training import History, _hash_tensor, _progress_enabled, _save
+from twolayer.training import History, _hash_tensor, _save, progress_bar
 
 PENALTIES = ("l1", "l2")
 CHECKS = ("raise", "warn", "off")
@@ -318,14 +317,7 @@ def norm_dependent_gd(
             raise ValueError(message)
         warnings.warn(message, stacklevel=3)
 
-    bar = tqdm(
-        total=steps,
-        initial=start,
-        disable=not _progress_enabled(progress),
-        desc="norm-dependent GD",
-        mininterval=1.0,
-        leave=False,
-    )
+    bar = progress_bar(steps, start, progress, "norm-dependent GD")
     warned = False
     with torch.no_grad(), bar:
         for k in range(start, steps + 1 if not done else start):

@@ -29,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from twolayer.model import Replica, TwoLayerReLU
 from twolayer.rng import derive_seed, generator
-from twolayer.training import Checkpoint, _progress_enabled, run_fingerprint
+from twolayer.training import Checkpoint, progress_bar, run_fingerprint
 
 INPUT_GRADIENTS = ("mean", "sum")
 _CODE_FILES = ("model.py", "online_sgd.py")
@@ -102,7 +101,7 @@ def sgd_step(
     u = student.outputs(Z)
     dW, da = student.gradients(X, Z, (u - y) / X.shape[-2])
     assert dW is not None and da is not None, "the student trains both layers"
-    speed = lr * student.per_neuron(student.widths.to(student.dtype))
+    speed = lr * student.neuron_widths
     factor = float(X.shape[-2]) if input_gradient == "sum" else 1.0
     student.a.sub_(speed * da)
     student.W.sub_((speed * factor)[:, None] * dW)
@@ -263,14 +262,7 @@ def online_sgd(
             traj_a[traj_slot[k]] = student.a
             traj_W[traj_slot[k]] = student.W
 
-    bar = tqdm(
-        total=steps,
-        initial=start,
-        disable=not _progress_enabled(progress),
-        desc="online SGD",
-        mininterval=1.0,
-        leave=False,
-    )
+    bar = progress_bar(steps, start, progress, "online SGD")
     with torch.no_grad(), bar:
         k = start
         while k < steps:

@@ -176,6 +176,18 @@ class Checkpoint:
         _save(self.path, {"fingerprint": self.fingerprint, "step": step, **payload})
 
 
+def progress_bar(steps: int, start: int, progress: bool | None, desc: str) -> tqdm:
+    """The tqdm bar of a training loop (off when ``progress`` is False or TWOLAYER_PROGRESS=0)."""
+    return tqdm(
+        total=steps,
+        initial=start,
+        disable=not _progress_enabled(progress),
+        desc=desc,
+        mininterval=1.0,
+        leave=False,
+    )
+
+
 def _progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         return progress
@@ -293,14 +305,7 @@ def gradient_descent(
         }
         _save(path, payload)
 
-    bar = tqdm(
-        total=steps,
-        initial=start,
-        disable=not _progress_enabled(progress),
-        desc="gradient descent",
-        mininterval=1.0,
-        leave=False,
-    )
+    bar = progress_bar(steps, start, progress, "gradient descent")
     with torch.no_grad(), bar:
         for k in range(start, steps + 1):
             Z = model.preactivations(X)
