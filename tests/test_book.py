@@ -10,7 +10,6 @@ from twolayer.companion.book import (
     BookError,
     build_html,
     check_runs,
-    scorecard_markdown,
     stage,
     timings_markdown,
     toc_notebooks,
@@ -33,28 +32,6 @@ parts:
       - file: scorecard
       - file: bibliography
 """
-
-
-def claim(id: str, status: str, paper: str = "du2019", **changes) -> dict:
-    record = {
-        "id": id,
-        "statement": "A statement.",
-        "source": "du2019, Theorem 3.1",
-        "origin": "paper",
-        "kind": "consistency" if status.startswith("check") else "reproduction",
-        "assumptions": "",
-        "outside_assumptions": [],
-        "measured": 0.5,
-        "expected": "< 1",
-        "holds": status in ("reproduced", "check passed"),
-        "profile": "smoke",
-        "holds_from": "default",
-        "status": status,
-        "notebook": "nb",
-        "paper": paper,
-    }
-    record.update(changes)
-    return record
 
 
 def fake_run(results: Path, profile: str, name: str, status: str = "succeeded") -> Path:
@@ -82,6 +59,7 @@ def test_toc_lists_the_book_notebooks_in_order():
         "bach2022-figure3",
         "bach2022-figure5",
         "bach2022-figure6",
+        "bridge-lazy-to-mean-field",
     ]
 
 
@@ -97,46 +75,6 @@ def test_failed_run_stops_the_book(tmp_path):
     fake_run(tmp_path, "default", "unlisted", status="failed")
     with pytest.raises(BookError, match="unlisted did not succeed"):
         check_runs(tmp_path, "default", ["a"])
-
-
-def test_scorecard_groups_by_paper_with_totals():
-    page = scorecard_markdown(
-        "smoke",
-        {
-            "du2019-figure1": [
-                claim("fast", "reproduced"),
-                claim("wide", "needs larger scale", measured={"m": 0.25}, origin="book"),
-                claim("bound", "check passed", outside_assumptions=["step 10x too large"]),
-            ],
-            "arora2019-figure1": [
-                claim("gap", "not reproduced", paper="arora2019", statement="a | b")
-            ],
-            "du2019-theorem3-1": [],
-        },
-    )
-    assert "the **smoke** profile" in page
-    assert (
-        "**All notebooks: 1 of 3 reproduced, 1 not reproduced, 1 needs larger scale; "
-        "1 of 1 check passed.**" in page
-    )
-    assert (
-        page.index("## Du, Zhai") < page.index("## Arora") < page.index("### [du2019-theorem3-1]")
-    )
-    assert "### [du2019-figure1](notebooks/du2019-figure1.ipynb)" in page
-    row = "| ✅ reproduced | `fast`: A statement. (du2019, Theorem 3.1) | the paper | 0.5 | < 1 |"
-    assert row in page
-    assert "| ⏳ needs larger scale (expected from default) | `wide`: A statement." in page
-    assert "| this book | m=0.25 |" in page
-    # consistency checks are listed apart, after the reproductions, with the departures
-    checks = page.index("**Checks**")
-    assert page.index("`fast`") < checks < page.index("`bound`")
-    assert "*Outside the paper's assumptions:* step 10x too large" in page
-    # the summary table counts reproductions and checks apart
-    assert "| [du2019-figure1](notebooks/du2019-figure1.ipynb) | 2 | 1 | 0 | 1 | 1 of 1 |" in page
-    assert "`gap`: a \\| b" in page
-    assert "This notebook recorded no claims." in page
-    titled = scorecard_markdown("smoke", {"du2019-figure1": []}, {"du2019-figure1": "Figure 1"})
-    assert "### [Figure 1](notebooks/du2019-figure1.ipynb)" in titled
 
 
 def test_timings_table():

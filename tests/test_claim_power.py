@@ -278,6 +278,56 @@ def teacher_network(d, m0, seeds, *, dtype=torch.float64, device="cpu"):
 
 online_sgd.teacher_network = teacher_network
 """,
+    # the lazy-to-mean-field chapter: a step that ignores beta, eta0 at every scale instead of
+    # eta0 m^(2 beta - 1)
+    "step-ignores-beta": """
+import torch
+import twolayer.regimes as regimes
+
+def step_sizes(model, eta0):
+    return torch.full((model.num_replicas,), float(eta0), dtype=torch.float64)
+
+regimes.step_sizes = step_sizes
+""",
+    # the first layer's gradient without the output factor c_m = m^-beta (only the output
+    # layer's gradient keeps it)
+    "first-layer-gradient-without-output-scale": """
+from twolayer.model import TwoLayerReLU
+
+_gradients = TwoLayerReLU.gradients
+
+def gradients(self, X, Z, dloss_du):
+    dW, da = _gradients(self, X, Z, dloss_du)
+    if dW is not None:
+        dW = dW / self.output_scale[:, None]
+    return dW, da
+
+TwoLayerReLU.gradients = gradients
+""",
+    # the limiting kernel of the first layer alone (H_inf) although both layers train
+    "limiting-kernel-without-output-layer": """
+import twolayer.kernels as kernels
+
+_limiting = kernels.limiting_tangent_kernel
+
+def limiting_tangent_kernel(X, Y=None, *, trained="both"):
+    return _limiting(X, Y, trained="first")
+
+kernels.limiting_tangent_kernel = limiting_tangent_kernel
+""",
+    # the first layer frozen at its random start (random features) although both should train
+    "first-layer-frozen": """
+import twolayer.regimes as regimes
+
+_network = regimes.regime_network
+
+def regime_network(*args, **kwargs):
+    model = _network(*args, **kwargs)
+    model.trained = "output"
+    return model
+
+regimes.regime_network = regime_network
+""",
 }
 
 # (notebook, mutation, parameter overrides at the smoke profile, claims the mutation breaks)
@@ -492,6 +542,37 @@ CASES = [
         "margin-gradient-without-softmax",
         {},
         ["output-layer-moves-to-svm", "output-margin-approaches-svm"],
+    ),
+    (
+        "bridge-lazy-to-mean-field",
+        "step-ignores-beta",
+        {},
+        [
+            "step-rule-same-first-decrease",
+            "distance-exponent-is-beta-minus-one",
+            "mean-field-moves-order-one",
+            "movement-grows-with-beta",
+        ],
+    ),
+    (
+        "bridge-lazy-to-mean-field",
+        "first-layer-gradient-without-output-scale",
+        {},
+        ["distance-exponent-is-beta-minus-one", "lazy-kernel-change-vanishes"],
+    ),
+    # in d = 8 the smoke profile's 200 points suffice for the mean-field network to find the
+    # teacher, and its widths for the kernel-regime network to approach the kernel predictor
+    (
+        "bridge-lazy-to-mean-field",
+        "limiting-kernel-without-output-layer",
+        {"d": 8, "betas": [0.5, 1.0]},
+        ["lazy-network-is-the-kernel-predictor"],
+    ),
+    (
+        "bridge-lazy-to-mean-field",
+        "first-layer-frozen",
+        {"d": 8, "betas": [0.5, 1.0]},
+        ["mean-field-finds-the-teacher", "mean-field-beats-the-kernel"],
     ),
 ]
 

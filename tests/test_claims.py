@@ -217,9 +217,14 @@ def test_display_is_a_rounded_deterministic_table():
     markdown = claims._repr_markdown_()
     statement = "The loss decreases. (du2019, Figure 1(a))"
     kind = "paper, reproduction"
-    assert f"| ✅ | `fast`: {statement} | {kind} | 0.123 | < 1 | smoke |" in markdown
-    assert f"| ⏳ | `pipe\\|id`: {statement} | {kind} | m=0.667 | a \\| b | default |" in markdown
-    assert f"| ❌ | `wrong`: {statement} | {kind} | 7 | < 1 | smoke |" in markdown
+    held = '<span class="claim-mark claim-reproduced">reproduced</span>'
+    scale = '<span class="claim-mark claim-needs-larger-scale">needs scale</span>'
+    piped = "`pipe\\|id`"
+    failed = '<span class="claim-mark claim-not-reproduced">not reproduced</span>'
+    assert f"| {held} | `fast`: {statement} | {kind} | 0.123 | < 1 | smoke |" in markdown
+    assert f"| {scale} | {piped}: {statement} | {kind} | m=0.667 | a \\| b | default |" in markdown
+    assert f"| {failed} | `wrong`: {statement} | {kind} | 7 | < 1 | smoke |" in markdown
+    assert not any(ord(character) > 0x2000 for character in markdown)  # no emoji or symbols
     assert markdown == claims._repr_markdown_()
 
 

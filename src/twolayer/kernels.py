@@ -250,6 +250,68 @@ def random_features_kernel(
     return K / X.shape[1] if weights == "sphere" else K
 
 
+def limiting_tangent_kernel(
+    X: torch.Tensor, Y: torch.Tensor | None = None, *, trained: str = "both"
+) -> torch.Tensor:
+    """The infinite-width tangent kernel between the rows of X and Y, float64.
+
+    For f(x) = m^-1/2 sum_r a_r relu(w_r^T x) with w_r ~ N(0, I), a_r = ±1, the tangent
+    kernel of the trained layers tends to
+
+        H∞(x, x') = x^T x' (pi - φ) / (2 pi)                       (first layer, du2019 (6)),
+        G∞(x, x') = ||x|| ||x'|| (sin φ + (pi - φ) cos φ) / (2 pi)  (output layer, du2019 (13)),
+
+    or their sum when both layers train (du2019 Section 4 and Appendix A), φ = angle(x, x').
+    Unlike :func:`h_infinity` and :func:`g_infinity` it takes two point sets (a training
+    set against test points); it forms φ from the clamped cosine, so it is meant for
+    inputs in general position, not for the nearly parallel pairs those two functions
+    resolve. A zero input gives 0.
+    """
+    _check_trained(trained)
+    X = X.to(torch.float64)
+    Y = X if Y is None else Y.to(torch.float64)
+    if X.shape[-1] != Y.shape[-1]:
+        raise ValueError(f"X and Y have different dimensions {X.shape[-1]} and {Y.shape[-1]}")
+    nx = torch.linalg.vector_norm(X, dim=1)
+    ny = torch.linalg.vector_norm(Y, dim=1)
+    ux = X / torch.where(nx > 0, nx, torch.ones_like(nx))[:, None]
+    uy = Y / torch.where(ny > 0, ny, torch.ones_like(ny))[:, None]
+    cos = (ux @ uy.T).clamp_(-1.0, 1.0)
+    rest = math.pi - torch.arccos(cos)
+    scale = torch.outer(nx, ny) / (2.0 * math.pi)
+    K = torch.zeros_like(cos)
+    if trained in ("first", "both"):
+        K += cos * rest * scale
+    if trained in ("output", "both"):
+        K += ((1.0 - cos * cos).clamp_(min=0.0).sqrt_() + rest * cos) * scale
+    return K
+
+
+def _check_trained(trained: str) -> None:
+    if trained not in ("first", "output", "both"):
+        raise ValueError(
+            f"trained = {trained!r} is not allowed: expected 'first', 'output' or 'both'"
+        )
+
+
+def tangent_kernel(model: TwoLayerReLU, X: torch.Tensor, Z: torch.Tensor | None = None):
+    """The empirical tangent kernel of the layers that train, every replica, (R, n, n).
+
+    sum over the trained parameters p of df(x_i)/dp df(x_j)/dp: the first-layer Gram
+    matrix H (du2019 eq. (6)), the output-layer one G (eq. (13)) or H + G.
+    """
+    if Z is None:
+        Z = model.preactivations(X.to(model.dtype))
+    K = None
+    if model.trained in ("first", "both"):
+        K = gram_first_layer(model, X, Z)
+    if model.trained in ("output", "both"):
+        G = gram_output_layer(model, X, Z)
+        K = G if K is None else K.add_(G)
+    assert K is not None
+    return K
+
+
 def _per_replica_gram(model: TwoLayerReLU, features: torch.Tensor) -> torch.Tensor:
     """sum_r features_ri features_rj within each replica: (M, n) -> (R, n, n), float64."""
     grams = []

@@ -142,6 +142,31 @@ def flat_distances(model: TwoLayerReLU, r_teacher: torch.Tensor, atoms: torch.Te
     )
 
 
+def mass_fraction_near(model: TwoLayerReLU, directions: torch.Tensor, max_angle: float):
+    """Share of each replica's total variation within ``max_angle`` radians of a direction.
+
+    Neuron r is the atom c_m a_r ||w_r|| at theta_r = w_r / ||w_r|| (eq. (6)); the result is
+    sum of |c_m a_r| ||w_r|| over the neurons whose angle to the nearest of the k
+    ``directions`` (k, d) is at most ``max_angle``, divided by the sum over all neurons:
+    how concentrated the network's measure is on a teacher's directions (the particle
+    picture of bach2022 Figure 2). Shape (R,), float64; 0 for a replica with no mass.
+    """
+    if directions.ndim != 2 or directions.shape[1] != model.W.shape[1]:
+        raise ValueError(
+            f"directions must be (k, d) with d = {model.W.shape[1]}, got {tuple(directions.shape)}"
+        )
+    W = model.W.to(torch.float64)
+    norms = W.norm(dim=1)
+    mass = (model.a * model.output_scale).to(torch.float64).abs() * norms
+    unit = W / norms.clamp_min(torch.finfo(torch.float64).tiny)[:, None]
+    dirs = directions.to(device=W.device, dtype=torch.float64)
+    dirs = dirs / dirs.norm(dim=1, keepdim=True)
+    near = (unit @ dirs.T).amax(dim=1) >= math.cos(max_angle)
+    total = model.neuron_sum(mass)
+    inside = model.neuron_sum(mass * near.to(mass.dtype))
+    return inside / torch.where(total > 0, total, torch.ones_like(total))
+
+
 def gathered_directions(
     model: TwoLayerReLU, atoms: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,8 +220,9 @@ def _sup_on_circle(coef: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     largest value over all these candidates is the supremum.
     """
     phi = torch.atan2(X[:, 1], X[:, 0])
-    breaks = torch.sort(torch.remainder(torch.cat([phi + math.pi / 2, phi - math.pi / 2]),
-                                        2 * math.pi)).values
+    breaks = torch.sort(
+        torch.remainder(torch.cat([phi + math.pi / 2, phi - math.pi / 2]), 2 * math.pi)
+    ).values
     ends = torch.cat([breaks[1:], breaks[:1] + 2 * math.pi])
     middle = (breaks + ends) / 2
     unit = torch.stack([middle.cos(), middle.sin()], dim=1)

@@ -6,7 +6,8 @@ One network of width m computes
 
 which is du2019 eq. (1) and arora2019 Section 3.1 with c_m = 1/sqrt(m) (the kernel regime),
 bach2022 Section 2 with c_m = 1/m (the mean-field regime), and akiyama2021 eq. (1) with
-c_m = 1.
+c_m = 1. Between the two regimes, c_m = m^(-beta) with any exponent beta (one per replica
+if wanted), the knob of the chapter that moves from the lazy to the mean-field regime.
 
 Layout. A :class:`TwoLayerReLU` holds R replicas: independent networks that share the
 input dimension but may differ in width and seed. Their neurons are stored one after the
@@ -37,6 +38,9 @@ SCALINGS: dict[str, Callable[[int], float]] = {
     "mean_field": lambda m: 1.0 / m,
     "none": lambda m: 1.0,
 }
+# the exponent beta of c_m = m^(-beta) that each named scaling stands for
+SCALING_EXPONENTS = {"ntk": 0.5, "mean_field": 1.0, "none": 0.0}
+Scaling = str | float | Sequence[float]
 FIRST_LAYER_INITS = ("gaussian", "sphere")
 OUTPUT_LAYER_INITS = ("sign", "balanced_sign", "gaussian", "zero")
 TRAINED_LAYERS = ("first", "output", "both")
@@ -61,6 +65,29 @@ def replica_grid(widths: Sequence[int], seeds: Sequence[int] = (0,)) -> list[Rep
 def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} = {value!r} is not allowed: expected one of {list(allowed)}")
+
+
+def _scaling_exponents(scaling: Scaling, replicas: int) -> list[float]:
+    """The exponent beta of c_m = m^(-beta) of every replica, checked."""
+    if isinstance(scaling, str):
+        _check_choice("scaling", scaling, tuple(SCALINGS))
+        return [SCALING_EXPONENTS[scaling]] * replicas
+    values = [scaling] if isinstance(scaling, (int, float)) else list(scaling)
+    if isinstance(scaling, bool) or not all(
+        isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in values
+    ):
+        raise ValueError(
+            f"scaling = {scaling!r} is not allowed: expected one of {list(SCALINGS)}, an "
+            "exponent beta (c_m = m^-beta) or one exponent per replica"
+        )
+    if len(values) == 1:
+        values = values * replicas
+    if len(values) != replicas:
+        raise ValueError(
+            f"scaling has {len(values)} exponents for {replicas} replicas: give one, or one "
+            "per replica"
+        )
+    return [float(b) for b in values]
 
 
 def _init_first_layer(
@@ -93,7 +120,9 @@ class TwoLayerReLU:
         a: output weights, shape (M,).
         W0, a0: copies of the initial weights (distances from initialization use them).
         replicas: the R replicas, in the order of the neuron blocks.
-        scaling: ``"ntk"`` (1/sqrt(m)), ``"mean_field"`` (1/m) or ``"none"``.
+        scaling: ``"ntk"`` (1/sqrt(m)), ``"mean_field"`` (1/m), ``"none"``, or an
+            exponent beta (c_m = m^-beta) shared by every replica or one per replica.
+        exponents: the exponent beta of every replica (0.5 for ``"ntk"``, ...).
         neuron_widths: the width m of the replica each neuron belongs to, shape (M,).
         trained: which layers gradient descent moves: ``"first"``, ``"output"`` or ``"both"``.
     """
@@ -104,10 +133,10 @@ class TwoLayerReLU:
         a: torch.Tensor,
         replicas: Sequence[Replica],
         *,
-        scaling: str = "ntk",
+        scaling: Scaling = "ntk",
         trained: str = "first",
     ) -> None:
-        _check_choice("scaling", scaling, tuple(SCALINGS))
+        exponents = _scaling_exponents(scaling, len(replicas))
         _check_choice("trained", trained, TRAINED_LAYERS)
         widths = [r.width for r in replicas]
         if W.ndim != 2 or a.shape != (W.shape[0],) or sum(widths) != W.shape[0]:
@@ -120,14 +149,19 @@ class TwoLayerReLU:
         self.W0 = W.clone()
         self.a0 = a.clone()
         self.replicas = list(replicas)
-        self.scaling = scaling
+        self.scaling = scaling if isinstance(scaling, str) else tuple(exponents)
+        self.exponents = tuple(exponents)
         self.trained = trained
         device = W.device
         self.widths = torch.tensor(widths, device=device)
         self.replica_of_neuron = torch.repeat_interleave(
             torch.arange(len(widths), device=device), self.widths
         )
-        per_replica = torch.tensor([SCALINGS[scaling](m) for m in widths], dtype=W.dtype)
+        if isinstance(scaling, str):
+            factors = [SCALINGS[scaling](m) for m in widths]
+        else:
+            factors = [float(m) ** -beta for m, beta in zip(widths, exponents, strict=True)]
+        per_replica = torch.tensor(factors, dtype=W.dtype)
         self.output_scale = per_replica.to(device)[self.replica_of_neuron]
         # the width m of each neuron's replica, (M,): the mean-field steps scale by it
         self.neuron_widths = self.widths.to(W.dtype)[self.replica_of_neuron]
@@ -155,11 +189,12 @@ class TwoLayerReLU:
         d: int,
         replicas: Sequence[Replica],
         *,
-        scaling: str = "ntk",
+        scaling: Scaling = "ntk",
         first_init: str = "gaussian",
         first_scale: float | Sequence[float] = 1.0,
         output_init: str = "sign",
         output_scale: float = 1.0,
+        paired: bool = False,
         trained: str = "first",
         dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
@@ -175,6 +210,11 @@ class TwoLayerReLU:
         a_r uniformly in {-1, +1}; ``"balanced_sign"`` gives +1 to the first half of the
         neurons and -1 to the rest; ``"gaussian"`` draws N(0, 1); ``"zero"`` starts at 0.
         The output weights are multiplied by ``output_scale``.
+
+        ``paired=True`` gives the symmetric initialization of Chizat, Oyallon and Bach
+        ("On lazy training", 2019): each replica draws m/2 neurons, and the other m/2 copy
+        their input weights with the opposite output weights, so that every network starts
+        at f = 0 (up to the rounding of the sums) whatever its scaling. Widths must be even.
         """
         _check_choice("first_init", first_init, FIRST_LAYER_INITS)
         _check_choice("output_init", output_init, OUTPUT_LAYER_INITS)
@@ -192,6 +232,15 @@ class TwoLayerReLU:
                 raise ValueError(f"replica widths must be >= 1, got {rep.width}")
             gen = generator(rep.seed, "init", rep.width, d)
             scale = scales[j] if scales is not None else float(first_scale)
+            if paired:
+                if rep.width % 2:
+                    raise ValueError(f"paired initialization needs even widths, got {rep.width}")
+                half = rep.width // 2
+                w = _init_first_layer(half, d, gen, first_init, scale)
+                a = _init_output_layer(half, gen, output_init, output_scale)
+                Ws.append(torch.cat([w, w]))
+                As.append(torch.cat([a, -a]))
+                continue
             Ws.append(_init_first_layer(rep.width, d, gen, first_init, scale))
             As.append(_init_output_layer(rep.width, gen, output_init, output_scale))
         W = torch.cat(Ws).to(device=device, dtype=dtype)
@@ -371,7 +420,7 @@ class TwoLayerReLU:
             self.W[first:stop].clone(),
             self.a[first:stop].clone(),
             [self.replicas[index]],
-            scaling=self.scaling,
+            scaling=self.scaling if isinstance(self.scaling, str) else self.exponents[index],
             trained=self.trained,
         )
         single.W0 = self.W0[first:stop].clone()

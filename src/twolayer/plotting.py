@@ -9,6 +9,9 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
+#: background of every figure, shown inline or saved: opaque, so that black lines and labels
+#: stay visible on a dark page
+BACKGROUND = "white"
 STYLE = {
     "figure.dpi": 110,
     "savefig.dpi": 150,
@@ -23,6 +26,10 @@ STYLE = {
     "legend.frameon": False,
     "legend.fontsize": 8,
     "lines.linewidth": 1.6,
+    "figure.facecolor": BACKGROUND,
+    "axes.facecolor": BACKGROUND,
+    "savefig.facecolor": BACKGROUND,
+    "savefig.transparent": False,
 }
 #: line style of theoretical curves and bounds drawn next to measurements
 THEORY = {"color": "black", "linestyle": "--", "linewidth": 1.2}
@@ -62,8 +69,12 @@ def caption_labels(axes: Sequence[plt.Axes], captions: Sequence[str]) -> None:
 
 
 def save(fig: plt.Figure, directory: str | Path, name: str) -> Path:
-    """Save ``fig`` as ``<directory>/figures/<name>.png`` and return the path."""
+    """Save ``fig`` as ``<directory>/figures/<name>.png`` and return the path.
+
+    The PNG gets an opaque white background whatever the style in force, so that it reads
+    the same on a light and on a dark page.
+    """
     path = Path(directory) / "figures" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, facecolor=BACKGROUND, transparent=False)
     return path

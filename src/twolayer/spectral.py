@@ -239,3 +239,59 @@ def kernel_prediction(H: torch.Tensor, r0: torch.Tensor, eta: float, steps: int)
     eigenvalues, V = spectrum(H)
     start = r0.to(device=V.device, dtype=torch.float64).reshape(-1, V.shape[0])
     return predicted_residual(eigenvalues, label_projections(V, start), eta, steps)
+
+
+def kernel_gradient_descent(
+    K: torch.Tensor,
+    K_cross: torch.Tensor,
+    y: torch.Tensor,
+    eta: float,
+    steps: int,
+    *,
+    f0: torch.Tensor | None = None,
+    f0_cross: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictions after ``steps`` of gradient descent in function space with a fixed kernel.
+
+    On the mean square loss L = (1/2n) sum_i (u_i - y_i)^2 the predictions on the training
+    set and on other points z follow
+
+        u(k+1) = u(k) - (eta/n) K (u(k) - y),    v(k+1) = v(k) - (eta/n) K_cross (u(k) - y),
+
+    the infinite-width limit of full-batch gradient descent in the kernel regime
+    (du2019 Section 4 with the limiting kernel; Chizat, Oyallon and Bach 2019). With
+    K/n = V diag(l) V^T the sum telescopes into
+
+        u(k) = y - V (1 - eta l)^k V^T (y - u(0)),
+        v(k) = v(0) + K_cross V diag(g) V^T (y - u(0)) / n,  g = (1 - (1 - eta l)^k) / l,
+
+    with g = eta k where l = 0; as k grows, v tends to the kernel regression predictor
+    v(0) + K_cross K^-1 (y - u(0)). ``K`` is (n, n), ``K_cross`` (p, n) between the other
+    points and the training set, ``f0`` and ``f0_cross`` the starting predictions (0 when
+    omitted). Returns (u(steps), v(steps)) in float64.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    K = K.to(torch.float64)
+    n = K.shape[0]
+    y = y.to(device=K.device, dtype=torch.float64)
+    u0 = torch.zeros_like(y) if f0 is None else f0.to(device=K.device, dtype=torch.float64)
+    K_cross = K_cross.to(device=K.device, dtype=torch.float64)
+    v0 = (
+        K_cross.new_zeros(K_cross.shape[0])
+        if f0_cross is None
+        else f0_cross.to(device=K.device, dtype=torch.float64)
+    )
+    eigenvalues, V = spectrum(K / n)
+    eigenvalues = eigenvalues.clamp(min=0.0)
+    r0 = V.T @ (y - u0)
+    decay = (1.0 - eta * eigenvalues) ** steps
+    small = eigenvalues * eta * steps < 1e-8
+    gain = torch.where(
+        small,
+        torch.full_like(eigenvalues, eta * steps),
+        (1.0 - decay) / eigenvalues.where(~small, 1.0),
+    )
+    u = y - V @ (decay * r0)
+    v = v0 + K_cross @ (V @ (gain * r0)) / n
+    return u, v

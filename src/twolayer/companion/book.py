@@ -5,45 +5,38 @@ Usage::
     python -m twolayer.companion.book [--profile default]
 
 ``book/`` is copied to ``_build/book-src/`` together with the executed notebooks of
-``results/<profile>/``, a generated scorecard of their claims and the timing table of the
+``results/<profile>/`` (each with a copy of its source, without outputs, to download), a
+generated scorecard of every result of ``book/results.yml`` and the timing table of the
 re-running page; Sphinx, configured by jupyter-book, renders that copy into
-``_build/html/``, treating every warning as an error. The book never executes a notebook
-itself.
+``_build/html/``, treating every warning as an error. The built pages must not need
+anything from the network: a page that loads a script, stylesheet, font or image from
+another site stops the build. The book never executes a notebook itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import yaml
 
-from twolayer.companion.claims import (
-    CONSISTENCY,
-    MARKS,
-    REPRODUCTION,
-    STATUSES,
-    format_measured,
-    load_claims,
-    summarize,
-    summary_line,
-)
+from twolayer.companion.claims import load_claims
+from twolayer.companion.install_cell import after_title
 from twolayer.companion.paper_runs import paper_runs_markdown
-from twolayer.companion.paths import PROFILES, repo_root
+from twolayer.companion.paths import PROFILES, notebooks_dir, repo_root
+from twolayer.companion.references import INJECTED_TAG, VOLATILE_CELL_METADATA
 from twolayer.companion.run import read_record
-
-PAPERS = {
-    "du2019": "Du, Zhai, Poczos and Singh (ICLR 2019)",
-    "arora2019": "Arora, Du, Hu, Li and Wang (ICML 2019)",
-    "bach2022": "Bach and Chizat (ICM 2022)",
-    "akiyama2021": "Akiyama and Suzuki (ICML 2021)",
-}
+from twolayer.companion.scorecard import load_results, scorecard_markdown
 
 
 class BookError(Exception):
@@ -93,10 +86,6 @@ def check_runs(results: Path, profile: str, notebooks: Sequence[str]) -> dict[st
     return found
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def notebook_title(path: Path) -> str | None:
     """The first level-one heading of a notebook, or None."""
     notebook = json.loads(path.read_text())
@@ -106,106 +95,6 @@ def notebook_title(path: Path) -> str | None:
                 if line.startswith("# "):
                     return line[2:].strip()
     return None
-
-
-def _claim_cell(record: Mapping[str, Any]) -> str:
-    text = f"`{record['id']}`: {record['statement']} ({record['source']})"
-    if record["outside_assumptions"]:
-        text += " *Outside the paper's assumptions:* " + "; ".join(record["outside_assumptions"])
-    return text
-
-
-def _claims_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    lines = [
-        "| status | claim | origin | measured | expected |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for record in records:
-        status = f"{MARKS[record['status']]} {record['status']}"
-        if not record["holds"]:
-            status += f" (expected from {record['holds_from']})"
-        origin = "the paper" if record["origin"] == "paper" else "this book"
-        cells = [
-            status,
-            _claim_cell(record),
-            origin,
-            format_measured(record["measured"]),
-            record["expected"],
-        ]
-        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
-    return lines
-
-
-def scorecard_markdown(
-    profile: str,
-    claims: Mapping[str, list[dict[str, Any]]],
-    titles: Mapping[str, str] | None = None,
-) -> str:
-    """The scorecard page: a summary table, then one section per notebook grouped by paper.
-
-    ``claims`` maps notebook name -> its claim records, in book order; ``titles`` maps
-    notebook name -> the title shown for it (the name itself when missing). Reproductions
-    and consistency checks are counted and listed apart.
-    """
-    titles = titles or {}
-    everything = [record for records in claims.values() for record in records]
-    held, failed, needs_scale = STATUSES[REPRODUCTION]
-    lines = [
-        "# Scorecard",
-        "",
-        f"Every claim checked by the notebooks of this book, as computed by the runs at "
-        f"the **{profile}** profile that the book displays. Claims are of two kinds. A "
-        "*reproduction* is a result of the paper (or a prediction of this book) tested "
-        "sharply enough that a wrong implementation of the set-up fails it; it is "
-        "*reproduced* when the computation confirms it, *not reproduced* when it does not "
-        "although the run is at or above the scale from which it should hold, and *needs "
-        "larger scale* when the run is smaller than that scale. A *consistency check* is a "
-        "true statement, often a bound with room to spare, that a correct computation must "
-        "satisfy but that cannot tell right from wrong by itself; checks are listed apart "
-        "and not counted as reproduced results. Each claim says whether it is the paper's "
-        "or this book's own, and where the run lies outside the paper's assumptions. "
-        "{doc}`rerunning` explains how to run a larger profile.",
-        "",
-        f"**All notebooks: {summary_line(summarize(everything))}.**",
-        "",
-        "| result | reproductions | reproduced | not reproduced | needs larger scale "
-        "| consistency checks passed |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for notebook, records in claims.items():
-        summary = summarize(records)
-        counts, checks = summary.reproductions, summary.checks
-        link = f"[{_cell(titles.get(notebook, notebook))}](notebooks/{notebook}.ipynb)"
-        cells = [
-            link,
-            str(sum(counts.values())),
-            str(counts[held]),
-            str(counts[failed]),
-            str(counts[needs_scale]),
-            f"{checks[STATUSES[CONSISTENCY][0]]} of {sum(checks.values())}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    by_paper: dict[str, list[str]] = {}
-    for notebook, records in claims.items():
-        paper = records[0]["paper"] if records else "other"
-        by_paper.setdefault(paper, []).append(notebook)
-    for paper, notebooks in by_paper.items():
-        lines += ["", f"## {PAPERS.get(paper, paper)}"]
-        if paper in PAPERS:
-            lines += ["", f"Claims from {{cite}}`{paper}`."]
-        for notebook in notebooks:
-            records = claims[notebook]
-            title = titles.get(notebook, notebook)
-            lines += ["", f"### [{title}](notebooks/{notebook}.ipynb)", ""]
-            if not records:
-                lines.append("This notebook recorded no claims.")
-                continue
-            lines += [f"`{notebook}`: {summary_line(summarize(records))}."]
-            for kind, heading in ((REPRODUCTION, "Reproductions"), (CONSISTENCY, "Checks")):
-                chosen = [record for record in records if record["kind"] == kind]
-                if chosen:
-                    lines += ["", f"**{heading}**", "", *_claims_table(chosen)]
-    return "\n".join(lines) + "\n"
 
 
 def _duration(seconds: float) -> str:
@@ -240,25 +129,119 @@ def timings_markdown(timings: Mapping[str, Any] | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def stage(book: Path, results: Path, build: Path, profile: str) -> Path:
-    """Assemble the book's sources in ``<build>/book-src`` and return that directory."""
-    notebooks = toc_notebooks(book / "_toc.yml")
-    runs = check_runs(results, profile, notebooks)
+LAUNCH_SERVICES = ("binderhub_url", "colab_url", "jupyterhub_url", "deepnote_url")
+"""The launch buttons of ``book/_config.yml``, each a service's URL (empty: no button)."""
+_HOSTS = ("https://github.com/", "https://gitlab.com/")
+_GITHUB_ONLY = ("colab_url", "deepnote_url")
+
+
+def launch_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The book's configuration with launch buttons only where they can work.
+
+    ``repository.url`` of ``book/_config.yml`` is the one setting. Empty, every launch
+    service is turned off. Set to a GitHub or GitLab repository, each notebook page gets a
+    button for every service named under ``launch_buttons`` (Colab and Deepnote open GitHub
+    repositories only) that opens ``notebooks/<name>.ipynb`` from that repository, and the
+    page header links to the repository.
+    """
+    config = copy.deepcopy(dict(config))
+    repository = config.setdefault("repository", {})
+    launch = config.setdefault("launch_buttons", {})
+    url = (repository.get("url") or "").strip().rstrip("/")
+    if url and not (url.startswith(_HOSTS) and url.count("/") == 4):
+        raise BookError(
+            f"repository.url {url!r} in book/_config.yml is not a GitHub or GitLab "
+            "repository (https://github.com/<owner>/<name>)"
+        )
+    repository["url"] = url
+    repository["path_to_book"] = ""  # pages sit at the notebooks' own paths
+    for service in LAUNCH_SERVICES:
+        off = not url or (service in _GITHUB_ONLY and not url.startswith(_HOSTS[0]))
+        launch[service] = "" if off else (launch.get(service) or "")
+    config.setdefault("html", {})["use_repository_button"] = bool(url)
+    return config
+
+
+def source_notebook(executed: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of an executed notebook as its source: no outputs, no injected parameters."""
+    notebook = copy.deepcopy(executed)
+    notebook.metadata.pop("papermill", None)
+    notebook.cells = [
+        cell for cell in notebook.cells if INJECTED_TAG not in cell.metadata.get("tags", [])
+    ]
+    for cell in notebook.cells:
+        for key in VOLATILE_CELL_METADATA:
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return notebook
+
+
+def download_note(name: str, profile: str) -> str:
+    """The line under a notebook page's title offering the notebook for download."""
+    return (
+        f"This page is the notebook `notebooks/{name}.ipynb`, run at the {profile} profile. "
+        f"Download it [as run here](path:{name}.ipynb) or "
+        f"[as a source, without outputs](path:source/{name}.ipynb)."
+    )
+
+
+def with_download_note(
+    notebook: nbformat.NotebookNode, name: str, profile: str
+) -> nbformat.NotebookNode:
+    """A copy of ``notebook`` with :func:`download_note` as a cell after its title cell."""
+    notebook = copy.deepcopy(notebook)
+    notebook.cells.insert(
+        after_title(notebook.cells), nbformat.v4.new_markdown_cell(download_note(name, profile))
+    )
+    return notebook
+
+
+def _stage_notebook(executed: Path, staged: Path, profile: str) -> None:
+    """Stage an executed notebook with its download note, and its source under ``source/``."""
+    name = staged.stem
+    notebook = nbformat.read(executed, as_version=4)
+    source = staged.parent / "source" / f"{name}.ipynb"
+    source.parent.mkdir(exist_ok=True)
+    nbformat.write(source_notebook(notebook), source)
+    nbformat.write(with_download_note(notebook, name, profile), staged)
+
+
+def stage(
+    book: Path, results: Path, build: Path, profile: str, notebooks: Path | None = None
+) -> Path:
+    """Assemble the book's sources in ``<build>/book-src`` and return that directory.
+
+    ``notebooks`` is where the source notebooks live (``notebooks/`` of the repository by
+    default): a result of ``book/results.yml`` whose notebook exists there but is not in
+    the book shows as not run, one whose notebook does not exist as having none yet.
+    """
+    runs = check_runs(results, profile, toc_notebooks(book / "_toc.yml"))
     source = build / "book-src"
     if source.exists():
         shutil.rmtree(source)
     shutil.copytree(
-        book, source, ignore=shutil.ignore_patterns("timings.json", "paper_runs.json", "_build")
+        book,
+        source,
+        ignore=shutil.ignore_patterns("timings.json", "paper_runs.json", "results.yml", "_build"),
     )
+    config = yaml.safe_load((book / "_config.yml").read_text())
+    (source / "_config.yml").write_text(yaml.safe_dump(launch_config(config), sort_keys=False))
     (source / "notebooks").mkdir(exist_ok=True)
     claims, titles = {}, {}
     for name, directory in runs.items():
         staged = source / "notebooks" / f"{name}.ipynb"
-        shutil.copyfile(directory / f"{name}.ipynb", staged)
+        _stage_notebook(directory / f"{name}.ipynb", staged, profile)
         titles[name] = notebook_title(staged) or name
         path = directory / "claims.json"
         claims[name] = load_claims(path) if path.is_file() else []
-    (source / "scorecard.md").write_text(scorecard_markdown(profile, claims, titles))
+    results_file = book / "results.yml"
+    listed = load_results(results_file) if results_file.is_file() else []
+    existing = {path.stem for path in (notebooks or notebooks_dir()).glob("*.ipynb")}
+    (source / "scorecard.md").write_text(
+        scorecard_markdown(profile, listed, claims, titles, existing)
+    )
     timings_file = book / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else None
     (source / "_timings.md").write_text(timings_markdown(timings))
@@ -268,8 +251,91 @@ def stage(book: Path, results: Path, build: Path, profile: str) -> Path:
     return source
 
 
+_LOADING_ATTRIBUTES = {
+    "script": "src",
+    "link": "href",
+    "img": "src",
+    "iframe": "src",
+    "source": "src",
+    "video": "src",
+    "audio": "src",
+    "embed": "src",
+}
+"""The attribute by which each HTML element loads a resource."""
+_NOT_LOADED = {"alternate", "author", "canonical", "help", "license", "next", "prev", "search"}
+"""``<link rel=...>`` values that only name another page and load nothing."""
+_CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""")
+
+
+def _is_external(url: str) -> bool:
+    return url.strip().lower().startswith(("http://", "https://", "//"))
+
+
+def css_external_urls(css: str) -> list[str]:
+    """The network addresses a stylesheet loads (``url(...)`` and ``@import``)."""
+    return [
+        url
+        for match in _CSS_URL.finditer(css)
+        for url in match.groups()
+        if url and _is_external(url)
+    ]
+
+
+class _PageResources(HTMLParser):
+    """Collects the network addresses an HTML page loads: elements, inline and style CSS."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {key: value or "" for key, value in attrs}
+        self._in_style = tag == "style"
+        self.urls += css_external_urls(values.get("style", ""))
+        rels = set(values.get("rel", "").lower().split())
+        if tag == "link" and rels and rels <= _NOT_LOADED:
+            return
+        url = values.get(_LOADING_ATTRIBUTES.get(tag, ""), "")
+        if url and _is_external(url):
+            self.urls.append(url)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.urls += css_external_urls(data)
+
+
+def external_resources(html_dir: Path) -> list[str]:
+    """Everything a built site would fetch from the network, as ``'<file>: <url>'``.
+
+    Scans every HTML page for scripts, stylesheets, images and frames with an absolute
+    address, and every stylesheet (files, ``<style>`` blocks and ``style`` attributes) for
+    ``url(...)`` and ``@import`` of one. Links that a reader follows (``<a href>``) are
+    not resources and are not listed.
+    """
+    found = []
+    for path in sorted(html_dir.rglob("*")):
+        if path.suffix == ".html":
+            parser = _PageResources()
+            parser.feed(path.read_text(errors="replace"))
+            urls = parser.urls
+        elif path.suffix == ".css":
+            urls = css_external_urls(path.read_text(errors="replace"))
+        else:
+            continue
+        found += [f"{path.relative_to(html_dir)}: {url}" for url in urls]
+    return found
+
+
 def build_html(source: Path, build: Path) -> Path:
     """Render the staged sources into ``<build>/html`` (warnings are errors); return index.html.
+
+    The build fails when a page would need a resource from the network
+    (:func:`external_resources`).
 
     ``jupyter-book config sphinx`` turns ``_config.yml`` and ``_toc.yml`` into a Sphinx
     ``conf.py`` next to the sources, and Sphinx builds from it. Calling Sphinx directly
@@ -300,6 +366,12 @@ def build_html(source: Path, build: Path) -> Path:
     ]
     if subprocess.run(command, check=False).returncode != 0:
         raise BookError("Sphinx reported errors or warnings (see above)")
+    external = external_resources(html)
+    if external:
+        raise BookError(
+            f"{len(external)} resources of the built book would come from the network, "
+            "so it would not read offline: " + "; ".join(external[:5])
+        )
     return html / "index.html"
 
 

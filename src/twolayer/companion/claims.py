@@ -43,7 +43,14 @@ STATUSES = {
     CONSISTENCY: (PASSED, FAILED, NEEDS_SCALE),
 }
 """The statuses of each kind of claim: holds, fails at or above its scale, fails below it."""
-MARKS = {REPRODUCED: "✅", NOT_REPRODUCED: "❌", NEEDS_SCALE: "⏳", PASSED: "✔️", FAILED: "✖️"}
+MARKS = {
+    REPRODUCED: "reproduced",
+    NOT_REPRODUCED: "not reproduced",
+    NEEDS_SCALE: "needs scale",
+    PASSED: "passed",
+    FAILED: "failed",
+}
+"""The short text label shown for each status in tables (text, so no emoji font is needed)."""
 FIELDS = (
     "id",
     "statement",
@@ -73,6 +80,15 @@ def status_of(holds: bool, profile: str, holds_from: str, kind: str = REPRODUCTI
     if PROFILES.index(profile) >= PROFILES.index(holds_from):
         return failed
     return needs_scale
+
+
+def mark(status: str) -> str:
+    """A status as an inline HTML label, ``<span class="claim-mark claim-...">...</span>``.
+
+    Jupyter shows the text; the book styles it as a coloured badge (book/_static/twolayer.css).
+    """
+    slug = status.replace(" ", "-")
+    return f'<span class="claim-mark claim-{slug}">{MARKS[status]}</span>'
 
 
 def _plain_number(value: Any) -> float | int | bool | str:
@@ -275,7 +291,7 @@ class Claims:
         lines = [
             f"**Claims** of {self._caption()}",
             "",
-            "| | claim | origin, kind | measured | expected | holds from |",
+            "| status | claim | origin, kind | measured | expected | holds from |",
             "|---|---|---|---|---|---|",
         ]
         for record, (status, *cells) in zip(self._records, self._rows(), strict=True):
@@ -286,9 +302,7 @@ class Claims:
                     record["outside_assumptions"]
                 )
             claim = claim.replace("|", "\\|")
-            lines.append(f"| {MARKS[status]} | {claim} | " + " | ".join(escaped) + " |")
-        used = [s for s in MARKS if any(record["status"] == s for record in self._records)]
-        lines += ["", " · ".join(f"{MARKS[s]} {s}" for s in used)]
+            lines.append(f"| {mark(status)} | {claim} | " + " | ".join(escaped) + " |")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
