@@ -1,8 +1,10 @@
 # Entry points of twolayer. Every target creates .venv on first use.
 #   make book                  execute the notebooks (default profile) and build the HTML book
+#   make book-student          the same book without the exercises' solutions
 #   make test                  ruff, unit tests and notebook tests
+#   make browser-deps          Debian's Chromium, for the test that opens the book in a browser
 #   make run NB=<notebook> [PROFILE=smoke|default|paper] [P="-p NAME VALUE ..."]
-#   make lab | bench | timings | refresh-refs | lock | clean | distclean
+#   make lab | bench | timings | timings-exercises | refresh-refs | lock | clean | distclean
 
 PYTHON ?= python3
 PROFILE ?= default
@@ -15,7 +17,7 @@ ifneq ($(wildcard ../shared/data),)
 export TWOLAYER_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: book run require-nb test refresh-refs bench timings lab lock clean distclean
+.PHONY: book book-student run require-nb test browser-deps refresh-refs bench timings timings-exercises lab lock clean distclean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,11 @@ book: $(STAMP)
 	$(BIN)/python -m twolayer.companion.run --all --reuse --profile $(PROFILE)
 	$(BIN)/python -m twolayer.companion.book --profile $(PROFILE)
 
+# The same notebooks and pages with every exercise's solution left out, for handing out.
+book-student: $(STAMP)
+	$(BIN)/python -m twolayer.companion.run --all --reuse --profile $(PROFILE)
+	$(BIN)/python -m twolayer.companion.book --profile $(PROFILE) --student
+
 require-nb:
 	@test -n "$(NB)" || { echo 'error: name a notebook: make run NB=du2019-figure1 [PROFILE=smoke] [P="-p seed 3"]' >&2; exit 2; }
 
@@ -37,16 +44,30 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/pytest tests --nbval-lax --nbval-current-env
 
+# tests/test_browser.py opens the built book in Debian's Chromium, driven by Playwright
+# (a test dependency) with that executable: Playwright downloads no browser of its own.
+SUDO := $(if $(filter 0,$(shell id -u 2>/dev/null)),,sudo)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core fonts-liberation; }
+	@chromium --version 2>/dev/null
+
 # NB="name ..." refreshes only those references.
 refresh-refs: $(STAMP)
 	$(BIN)/python -m twolayer.companion.references $(NB)
 
+# BENCH="--parts kernels --device cuda" passes options (python benchmarks/bench.py --help).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_gd.py
+	$(BIN)/python benchmarks/bench.py $(BENCH)
 
 # NB="name ..." measures only those and keeps the other entries.
 timings: $(STAMP)
 	$(BIN)/python -m twolayer.companion.timings $(NB)
+
+# The runs the exercises ask for (NB="name ..." for only those), for the teaching page.
+timings-exercises: $(STAMP)
+	$(BIN)/python -m twolayer.companion.timings --exercises $(NB)
 
 $(VENV)/.lab-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,lab]"

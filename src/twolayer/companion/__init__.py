@@ -15,6 +15,7 @@ Command-line entry points (the Makefile calls them):
 - ``python -m twolayer.companion.references``: refresh the nbval references;
 - ``python -m twolayer.companion.timings``: measure every notebook's wall time.
 - ``python -m twolayer.companion.paper_runs``: record paper-profile runs made on a GPU.
+- ``python -m twolayer.companion.browser``: open every page of a built book in Chromium.
 
 The mathematics (``twolayer.model``, ``twolayer.kernels``, ...) never imports from here.
 Names are loaded on first use, so the command-line tools start without importing torch.

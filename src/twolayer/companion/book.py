@@ -2,13 +2,15 @@
 
 Usage::
 
-    python -m twolayer.companion.book [--profile default]
+    python -m twolayer.companion.book [--profile default] [--student]
 
 ``book/`` is copied to ``_build/book-src/`` together with the executed notebooks of
-``results/<profile>/`` (each with a copy of its source, without outputs, to download), a
-generated scorecard of every result of ``book/results.yml`` and the timing table of the
-re-running page; Sphinx, configured by jupyter-book, renders that copy into
-``_build/html/``, treating every warning as an error. The built pages must not need
+``results/<profile>/`` (each with a copy of its source, without outputs, to download, and
+a note under every figure saying how its run was made), a generated scorecard of every
+result of ``book/results.yml``, the timing table of the re-running page and the exercise
+table of the teaching page; Sphinx, configured by jupyter-book, renders that copy into
+``_build/html/``, treating every warning as an error. ``--student`` builds the same book
+without the exercises' solutions into ``_build/student/html/``. The built pages must not need
 anything from the network: a page that loads a script, stylesheet, font or image from
 another site stops the build. The book never executes a notebook itself.
 """
@@ -31,9 +33,16 @@ import nbformat
 import yaml
 
 from twolayer.companion.claims import load_claims
+from twolayer.companion.exercises import (
+    Exercise,
+    notebook_exercises,
+    strip_solutions,
+    without_solutions,
+)
+from twolayer.companion.figure_provenance import with_figure_provenance
 from twolayer.companion.install_cell import after_title
 from twolayer.companion.paper_runs import paper_runs_markdown
-from twolayer.companion.paths import PROFILES, notebooks_dir, repo_root
+from twolayer.companion.paths import PROFILES, notebooks_dir, repo_root, run_tag
 from twolayer.companion.references import INJECTED_TAG, VOLATILE_CELL_METADATA
 from twolayer.companion.run import read_record
 from twolayer.companion.scorecard import load_results, scorecard_markdown
@@ -58,6 +67,22 @@ def toc_notebooks(toc: Path) -> list[str]:
 
     entries = files(yaml.safe_load(toc.read_text()))
     return [entry.removeprefix("notebooks/") for entry in entries if entry.startswith("notebooks/")]
+
+
+def toc_parts(toc: Path) -> list[tuple[str, list[str]]]:
+    """The parts of a jb-book ``_toc.yml``: caption and the names of its notebooks."""
+    parts = yaml.safe_load(toc.read_text()).get("parts", [])
+    return [
+        (
+            part.get("caption", ""),
+            [
+                chapter["file"].removeprefix("notebooks/")
+                for chapter in part.get("chapters", [])
+                if chapter.get("file", "").startswith("notebooks/")
+            ],
+        )
+        for part in parts
+    ]
 
 
 def check_runs(results: Path, profile: str, notebooks: Sequence[str]) -> dict[str, Path]:
@@ -129,6 +154,81 @@ def timings_markdown(timings: Mapping[str, Any] | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+SESSION_SECONDS = 300
+"""An exercise fits a 50-minute class when its runs take at most this long together."""
+
+
+def exercise_seconds(exercise: Exercise, timings: Mapping[str, Any]) -> tuple[float | None, bool]:
+    """How long an exercise's runs take, and whether every one of them was measured.
+
+    A run measured by ``make timings-exercises`` (``timings["exercises"]``, by run tag)
+    counts with its own time. A run without overrides, and an exercise that names no run
+    (it asks for a change of code), is estimated by the notebook's time at that profile
+    with its own values. None when a run with overrides was not measured (its time can be
+    far from the notebook's) or there is nothing to estimate from.
+    """
+    measured = timings.get("exercises", {}).get(exercise.notebook, {})
+    own = timings.get("seconds", {}).get(exercise.notebook, {})
+    total, exact = 0.0, True
+    for run in exercise.runs or [None]:
+        profile = run.profile if run else "default"
+        tag = run_tag(profile, run.overrides) if run else None
+        if tag in measured:
+            total += measured[tag]
+        elif profile in own and not (run and run.overrides):
+            total, exact = total + own[profile], False
+        else:
+            return None, False
+    return total, exact
+
+
+def _exercise_row(exercise: Exercise, timings: Mapping[str, Any], chapter: str) -> str:
+    """One table row: chapter (on its first exercise only), exercise, runs, time, fit."""
+    seconds, exact = exercise_seconds(exercise, timings)
+    title = exercise.title.replace("$", "").replace("|", "/") or exercise.label
+    link = f"{{ref}}`{title} <{exercise.label}>`" if exercise.label else title
+    if seconds is None:
+        time, fits = "not measured", ""
+    else:
+        time = _duration(seconds) if exact else f"about {_duration(seconds)}"
+        fits = "yes" if seconds <= SESSION_SECONDS else "as homework"
+    runs = len(exercise.runs) or "a code change"
+    return f"| {chapter} | {link} | {runs} | {time} | {fits} |"
+
+
+def exercises_markdown(
+    parts: Sequence[tuple[str, Sequence[str]]],
+    exercises: Mapping[str, Sequence[Exercise]],
+    timings: Mapping[str, Any] | None,
+) -> str:
+    """Per part of the book, each notebook's exercises with the time their runs take.
+
+    An exercise whose runs take at most five minutes together fits a 50-minute class.
+    """
+    timings = timings or {}
+    lines = []
+    for caption, names in parts:
+        rows = [
+            _exercise_row(
+                exercise, timings, f"{{doc}}`{name} <notebooks/{name}>`" if i == 0 else ""
+            )
+            for name in names
+            for i, exercise in enumerate(exercises.get(name, []))
+        ]
+        if rows:
+            lines += [
+                f"**{caption}**",
+                "",
+                "| chapter | exercise | runs | time | in a 50-minute class |",
+                "| --- | --- | ---: | ---: | --- |",
+                *rows,
+                "",
+            ]
+    if not lines:
+        return "No notebook of this book has exercises yet.\n"
+    return "\n".join(lines)
+
+
 LAUNCH_SERVICES = ("binderhub_url", "colab_url", "jupyterhub_url", "deepnote_url")
 """The launch buttons of ``book/_config.yml``, each a service's URL (empty: no button)."""
 _HOSTS = ("https://github.com/", "https://gitlab.com/")
@@ -198,24 +298,42 @@ def with_download_note(
     return notebook
 
 
-def _stage_notebook(executed: Path, staged: Path, profile: str) -> None:
-    """Stage an executed notebook with its download note, and its source under ``source/``."""
+def _stage_notebook(
+    executed: Path, staged: Path, profile: str, *, student: bool = False
+) -> nbformat.NotebookNode:
+    """Stage an executed notebook and its source (under ``source/``); return the notebook.
+
+    The staged page gets the download note under its title and a provenance note under
+    every figure; with ``student``, both copies lose the exercises' solutions.
+    """
     name = staged.stem
     notebook = nbformat.read(executed, as_version=4)
+    if student:
+        notebook = without_solutions(notebook)
     source = staged.parent / "source" / f"{name}.ipynb"
     source.parent.mkdir(exist_ok=True)
     nbformat.write(source_notebook(notebook), source)
-    nbformat.write(with_download_note(notebook, name, profile), staged)
+    page = with_download_note(notebook, name, profile)
+    record = {"notebook": name, "profile": profile, **(read_record(executed.parent) or {})}
+    nbformat.write(with_figure_provenance(page, record), staged)
+    return notebook
 
 
 def stage(
-    book: Path, results: Path, build: Path, profile: str, notebooks: Path | None = None
+    book: Path,
+    results: Path,
+    build: Path,
+    profile: str,
+    notebooks: Path | None = None,
+    *,
+    student: bool = False,
 ) -> Path:
     """Assemble the book's sources in ``<build>/book-src`` and return that directory.
 
     ``notebooks`` is where the source notebooks live (``notebooks/`` of the repository by
     default): a result of ``book/results.yml`` whose notebook exists there but is not in
     the book shows as not run, one whose notebook does not exist as having none yet.
+    ``student`` removes every ``solution`` directive from the notebooks and the pages.
     """
     runs = check_runs(results, profile, toc_notebooks(book / "_toc.yml"))
     source = build / "book-src"
@@ -228,11 +346,15 @@ def stage(
     )
     config = yaml.safe_load((book / "_config.yml").read_text())
     (source / "_config.yml").write_text(yaml.safe_dump(launch_config(config), sort_keys=False))
+    if student:
+        for page in source.rglob("*.md"):
+            page.write_text(strip_solutions(page.read_text()))
     (source / "notebooks").mkdir(exist_ok=True)
-    claims, titles = {}, {}
+    claims, titles, exercises = {}, {}, {}
     for name, directory in runs.items():
         staged = source / "notebooks" / f"{name}.ipynb"
-        _stage_notebook(directory / f"{name}.ipynb", staged, profile)
+        executed = _stage_notebook(directory / f"{name}.ipynb", staged, profile, student=student)
+        exercises[name] = notebook_exercises(name, executed)
         titles[name] = notebook_title(staged) or name
         path = directory / "claims.json"
         claims[name] = load_claims(path) if path.is_file() else []
@@ -245,6 +367,8 @@ def stage(
     timings_file = book / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else None
     (source / "_timings.md").write_text(timings_markdown(timings))
+    parts = toc_parts(book / "_toc.yml")
+    (source / "_exercises.md").write_text(exercises_markdown(parts, exercises, timings))
     paper_file = book / "paper_runs.json"
     paper = json.loads(paper_file.read_text()) if paper_file.is_file() else None
     (source / "_paper_runs.md").write_text(paper_runs_markdown(paper))
@@ -390,14 +514,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--book", type=Path, default=root / "book", help="book sources")
     parser.add_argument("--results", type=Path, default=root / "results", help="results root")
     parser.add_argument("--build", type=Path, default=root / "_build", help="build directory")
+    parser.add_argument(
+        "--student",
+        action="store_true",
+        help="leave out the exercises' solutions; build into <build>/student/html",
+    )
     args = parser.parse_args(argv)
+    build = args.build / "student" if args.student else args.build
     try:
-        source = stage(args.book, args.results, args.build, args.profile)
-        index = build_html(source, args.build)
+        source = stage(args.book, args.results, build, args.profile, student=args.student)
+        index = build_html(source, build)
     except BookError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"book [{args.profile}]: {index.resolve()}")
+    kind = "student book, without solutions" if args.student else "book"
+    print(f"{kind} [{args.profile}]: {index.resolve()}")
     return 0
 
 

@@ -17,6 +17,7 @@ also applies the book's plotting style. A bad value stops the notebook with a on
 
 from __future__ import annotations
 
+import json
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from twolayer import plotting
 from twolayer.companion import params
 from twolayer.companion.claims import Claims
 from twolayer.companion.paths import PROFILES, run_dir
-from twolayer.companion.provenance import Clock, provenance
+from twolayer.companion.provenance import Clock, peak_memory, provenance
 from twolayer.devices import resolve_device
 
 COMMON = {
@@ -78,7 +79,14 @@ class NotebookRun:
     clock: Clock = field(default_factory=Clock)
 
     def provenance(self) -> str:
-        """The closing line: package versions, device, seed, profile and wall time."""
+        """The closing line: package versions, device, seed, profile, wall time, memory.
+
+        Also writes the wall time and peak memory to ``resources.json`` in the run directory
+        (read by the benchmark suite).
+        """
+        usage = {"notebook_s": round(self.clock.seconds, 3), **peak_memory(self.device)}
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "resources.json").write_text(json.dumps(usage) + "\n")
         return provenance(self.clock, seed=self.seed, device=self.device, profile=self.profile)
 
 

@@ -283,8 +283,22 @@ def _versions() -> dict[str, str]:
     return {
         "twolayer": version("twolayer"),
         "torch": version("torch"),
+        "numpy": version("numpy"),
         "python": platform.python_version(),
     }
+
+
+def describe_run_device(name: Any) -> str:
+    """The device a notebook's ``device`` parameter resolves to here, in words.
+
+    A value the notebook would refuse is returned as written (the run then stops at its
+    parameter check).
+    """
+    from twolayer.devices import describe_device, device_error, resolve_device
+
+    if device_error(name) is not None:
+        return str(name)
+    return describe_device(resolve_device(name))
 
 
 def _write_record(directory: Path, record: Mapping[str, Any]) -> None:
@@ -314,6 +328,7 @@ class Request:
     parameters: dict[str, Any]
     profiles_file: Path
     out_root: Path
+    device: Any = "auto"  # the device parameter's value for this run
 
     @property
     def name(self) -> str:
@@ -345,6 +360,7 @@ def prepare(
     parameters = effective_parameters(
         path.stem, valid, load_profiles(profiles_file), profile, overrides
     )
+    written_device = parse_value(valid.get("device", {}).get("default", "'auto'"))
     return Request(
         path=path,
         profile=profile,
@@ -352,6 +368,7 @@ def prepare(
         parameters=parameters,
         profiles_file=profiles_file,
         out_root=out_root if out_root is not None else results_root(),
+        device=parameters.get("device", written_device),
     )
 
 
@@ -390,6 +407,8 @@ def execute(request: Request, *, reuse: bool = False, progress: bool = False) ->
         "profile": request.profile,
         "tag": request.tag,
         "parameters": request.parameters,
+        "overrides": request.overrides,
+        "device": describe_run_device(request.device),
         "status": "running",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_seconds": None,
