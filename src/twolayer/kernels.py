@@ -216,6 +216,22 @@ def g_infinity(X: torch.Tensor) -> torch.Tensor:
     return K.mul_(torch.outer(norms, norms))
 
 
+def _cosines(
+    X: torch.Tensor, Y: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """cos of the angle between every row of X and of Y (Y = X when None), clamped to
+    [-1, 1], and the rows' norms, all float64; a zero row has cosine 0 with everything."""
+    X = X.to(torch.float64)
+    Y = X if Y is None else Y.to(torch.float64)
+    if X.shape[-1] != Y.shape[-1]:
+        raise ValueError(f"X and Y have different dimensions {X.shape[-1]} and {Y.shape[-1]}")
+    nx = torch.linalg.vector_norm(X, dim=1)
+    ny = torch.linalg.vector_norm(Y, dim=1)
+    ux = X / torch.where(nx > 0, nx, torch.ones_like(nx))[:, None]
+    uy = Y / torch.where(ny > 0, ny, torch.ones_like(ny))[:, None]
+    return (ux @ uy.T).clamp_(-1.0, 1.0), nx, ny
+
+
 def random_features_kernel(
     X: torch.Tensor, Y: torch.Tensor | None = None, *, weights: str = "gaussian"
 ) -> torch.Tensor:
@@ -235,15 +251,7 @@ def random_features_kernel(
     """
     if weights not in ("gaussian", "sphere"):
         raise ValueError(f"weights = {weights!r} is not allowed: expected 'gaussian' or 'sphere'")
-    X = X.to(torch.float64)
-    Y = X if Y is None else Y.to(torch.float64)
-    if X.shape[-1] != Y.shape[-1]:
-        raise ValueError(f"X and Y have different dimensions {X.shape[-1]} and {Y.shape[-1]}")
-    nx = torch.linalg.vector_norm(X, dim=1)
-    ny = torch.linalg.vector_norm(Y, dim=1)
-    ux = X / torch.where(nx > 0, nx, torch.ones_like(nx))[:, None]
-    uy = Y / torch.where(ny > 0, ny, torch.ones_like(ny))[:, None]
-    cos = (ux @ uy.T).clamp_(-1.0, 1.0)
+    cos, nx, ny = _cosines(X, Y)
     sin = (1.0 - cos * cos).clamp_(min=0.0).sqrt_()
     K = (math.pi - torch.arccos(cos)).mul_(cos).add_(sin).div_(2.0 * math.pi)
     K.mul_(torch.outer(nx, ny))
@@ -268,15 +276,7 @@ def limiting_tangent_kernel(
     resolve. A zero input gives 0.
     """
     _check_trained(trained)
-    X = X.to(torch.float64)
-    Y = X if Y is None else Y.to(torch.float64)
-    if X.shape[-1] != Y.shape[-1]:
-        raise ValueError(f"X and Y have different dimensions {X.shape[-1]} and {Y.shape[-1]}")
-    nx = torch.linalg.vector_norm(X, dim=1)
-    ny = torch.linalg.vector_norm(Y, dim=1)
-    ux = X / torch.where(nx > 0, nx, torch.ones_like(nx))[:, None]
-    uy = Y / torch.where(ny > 0, ny, torch.ones_like(ny))[:, None]
-    cos = (ux @ uy.T).clamp_(-1.0, 1.0)
+    cos, nx, ny = _cosines(X, Y)
     rest = math.pi - torch.arccos(cos)
     scale = torch.outer(nx, ny) / (2.0 * math.pi)
     K = torch.zeros_like(cos)
