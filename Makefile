@@ -4,6 +4,7 @@
 #   make test                  ruff, unit tests and notebook tests
 #   make browser-deps          Debian's Chromium, for the test that opens the book in a browser
 #   make run NB=<notebook> [PROFILE=smoke|default|paper] [P="-p NAME VALUE ..."]
+#   make sweep NB=<notebook> [SEEDS=20] [PROFILE=...] [P=...] [SCHEDULER=tcp://host:8786] [PUBLISH=1]
 #   make lab | bench | timings | timings-exercises | refresh-refs | lock | clean | distclean
 
 PYTHON ?= python3
@@ -17,7 +18,7 @@ ifneq ($(wildcard ../shared/data),)
 export TWOLAYER_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: book book-student run require-nb test browser-deps refresh-refs bench timings timings-exercises lab lock clean distclean
+.PHONY: book book-student run sweep require-nb test browser-deps refresh-refs bench timings timings-exercises lab lock clean distclean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,14 @@ require-nb:
 
 run: require-nb $(STAMP)
 	$(BIN)/python -m twolayer.companion.run $(NB) --profile $(PROFILE) $(P)
+
+# The notebook over SEEDS fresh seeds, one Dask task per run: on a local cluster of this
+# machine's cores, or on the Dask scheduler at SCHEDULER. Writes, per claim, the seeds it held
+# for to results/<profile>/<notebook>/sweep.json; PUBLISH=1 also records them in book/sweeps.json.
+SEEDS ?= 20
+sweep: require-nb $(STAMP)
+	$(BIN)/python -m twolayer.companion.sweep $(NB) --seeds $(SEEDS) --profile $(PROFILE) $(P) \
+	  $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(PUBLISH),--publish)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -6,7 +6,9 @@ notebook, so nothing is written into the repository, and progress bars are off.
 
 The fixture ``smoke_runs`` executes a book notebook at the smoke profile through the runner
 at most once per test session, for every test that needs that run as it is written: the
-real book build (test_book.py) and the unmutated baselines of the claim-power tests.
+real book build (test_book.py) and the unmutated baselines of the claim-power tests. The
+fixture ``smoke_book`` builds the real book from those runs once per session, for the build
+test and the browser test.
 """
 
 import os
@@ -60,3 +62,17 @@ def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> SmokeRuns:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def smoke_book(smoke_runs: SmokeRuns, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The HTML directory of the real book built from every chapter's smoke run."""
+    from twolayer.companion.book import build_html, stage, toc_notebooks
+    from twolayer.companion.paths import repo_root
+
+    book = repo_root() / "book"
+    for name in toc_notebooks(book / "_toc.yml"):
+        smoke_runs.directory(name)  # executed once per session, shared with the power tests
+    build = tmp_path_factory.mktemp("smoke-book")
+    source = stage(book, smoke_runs.root, build / "_build", "smoke")
+    return build_html(source, build / "_build").parent

@@ -209,6 +209,21 @@ def test_the_book_builds_from_an_executed_notebook(tmp_path, fixture_results):
     """Stage the real book configuration with the fixture as its only chapter, and build."""
     book = book_copy(tmp_path)
     results = fixture_results
+    # a sweep published with the book: its counts appear beside the claims
+    sweep = {
+        "notebook": "fixture-gd",
+        "profile": "smoke",
+        "overrides": {},
+        "seeds": [1000, 2000, 3000],
+        "complete": True,
+        "succeeded": 3,
+        "failed_runs": [],
+        "claims": [
+            {"id": "tiny-final-loss", "kind": "reproduction", "held": 2, "runs": 3},
+            {"id": "rate-below-bound", "kind": "consistency", "held": 3, "runs": 3},
+        ],
+    }
+    (book / "sweeps.json").write_text(json.dumps({"fixture-gd": {"smoke": sweep}}))
 
     source = stage(book, results, tmp_path / "_build", "smoke")
     assert (source / "notebooks" / "fixture-gd.ipynb").is_file()
@@ -224,6 +239,8 @@ def test_the_book_builds_from_an_executed_notebook(tmp_path, fixture_results):
     assert (html / "notebooks" / "fixture-gd.html").is_file()
     scorecard = (html / "scorecard.html").read_text()
     assert "tiny-final-loss" in scorecard and "needs larger scale" in scorecard
+    assert "Over 3 fresh seeds" in scorecard and "2 of 3 (smoke)" in scorecard
+    assert "sweeps.json" not in {path.name for path in source.iterdir()}
     page = (html / "notebooks" / "fixture-gd.html").read_text()
     # The claims table of the notebook is rendered as a table, not as text.
     assert "<table" in page
@@ -256,15 +273,10 @@ def test_timings_of_named_notebooks_keep_the_others(tmp_path, monkeypatch):
     assert set(seconds["fixture-gd"]) == {"smoke", "default"}
 
 
-def test_the_real_book_builds_at_the_smoke_profile(tmp_path, smoke_runs):
+def test_the_real_book_builds_at_the_smoke_profile(smoke_book):
     """Every chapter of book/_toc.yml, executed at the smoke profile, builds without warnings."""
-    root = repo_root()
-    names = toc_notebooks(root / "book" / "_toc.yml")
-    for name in names:
-        smoke_runs.directory(name)  # executed once per session, shared with the power tests
-
-    source = stage(root / "book", smoke_runs.root, tmp_path / "_build", "smoke")
-    html = build_html(source, tmp_path / "_build").parent
+    names = toc_notebooks(repo_root() / "book" / "_toc.yml")
+    html = smoke_book
     for name in names:
         page = (html / "notebooks" / f"{name}.html").read_text()
         assert "<table" in page  # the claims table is rendered

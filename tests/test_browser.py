@@ -24,7 +24,6 @@ from twolayer.companion.browser import (
     state_problems,
 )
 from twolayer.companion.paths import repo_root
-from twolayer.companion.reference_runs import build_reference_book
 
 SCREENSHOTS = repo_root() / "_build" / "screenshots"
 PNG = base64.b64decode(
@@ -70,6 +69,7 @@ def fake_site(root: Path) -> Path:
         <a href="clean.html#here">fine</a>
         <div class="cell_output"><pre>Traceback (most recent call last):
         ValueError: width must be positive</pre></div>
+        <article><table style="width: 3000px"><tr><th>a very wide table</th></tr></table></article>
         <script>notDefinedAnywhere();</script>
         </body></html>""",
     )
@@ -121,6 +121,7 @@ def test_what_a_page_state_reports():
         "outputs": ["ValueError: no"],
         "tracebacks": 1,
         "images": [{"src": "b.png", "loaded": False}],
+        "wideTables": [{"width": 900, "room": 700, "header": "paper result status"}],
     }
     problems = "\n".join(state_problems(broken))
     for expected in (
@@ -133,6 +134,7 @@ def test_what_a_page_state_reports():
         "1 cell outputs show an error",
         "'ValueError:'",
         "image not loaded: b.png",
+        "table wider than the text (900 px in 700 px, at 1280 px): paper result status",
     ):
         assert expected in problems, expected
     assert "MathJax did not finish" in state_problems({**clean, "mathjax": "late"})[0]
@@ -159,6 +161,7 @@ def test_the_browser_finds_every_fault_of_a_broken_page(tmp_path, chromium):
         "link to clean.html#not-there: no such anchor",
         "a cell output shows 'Traceback'",
         "script error: notDefinedAnywhere is not defined",
+        "table wider than the text (3000 px in ",
     ):
         assert expected in broken, f"{expected!r} not in:\n{broken}"
     assert "clean.html#here" not in broken
@@ -173,18 +176,15 @@ def test_a_missing_browser_is_reported(tmp_path, monkeypatch):
 
 
 @pytest.mark.browser
-def test_every_page_of_the_smoke_book_reads_in_chromium(tmp_path, chromium, capsys):
-    """The book built from the nbval references (no notebook runs), opened page by page."""
+def test_every_page_of_the_smoke_book_reads_in_chromium(smoke_book, chromium, capsys):
+    """The real book at the smoke profile (figures included), opened page by page."""
     start = time.perf_counter()
-    html = build_reference_book(tmp_path / "_build").parent
-    built = time.perf_counter()
+    html = smoke_book
     report = check_site(html, default_screenshots(html, SCREENSHOTS), chromium=chromium)
-    done = time.perf_counter()
     with capsys.disabled():
         print(
-            f"\nbrowser test: book built in {built - start:.0f} s, "
-            f"{report.summary()} in {done - built:.0f} s; screenshots: "
-            + ", ".join(str(path) for path in report.screenshots)
+            f"\nbrowser test: {report.summary()} in {time.perf_counter() - start:.0f} s; "
+            "screenshots: " + ", ".join(str(path) for path in report.screenshots)
         )
     assert report.problems == []
     names = toc_notebooks(repo_root() / "book" / "_toc.yml")
@@ -194,6 +194,7 @@ def test_every_page_of_the_smoke_book_reads_in_chromium(tmp_path, chromium, caps
     )
     pages = {page.page: page for page in report.pages}
     assert all(pages[f"notebooks/{name}.html"].formulas > 0 for name in names)
+    assert all(pages[f"notebooks/{name}.html"].images > 0 for name in names)  # the figures
     assert pages["scorecard.html"].links > len(names)  # a link to every notebook, at least
     assert [path.name for path in report.screenshots] == ["scorecard.png", f"{names[0]}.png"]
 

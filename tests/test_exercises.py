@@ -1,5 +1,8 @@
 """Exercises: finding them, the runs they name, and the student copy without solutions."""
 
+import ast
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -132,3 +135,41 @@ def test_every_notebook_ends_with_two_to_four_exercises_with_hidden_solutions(pa
         assert "dropdown" in exercise.solution_classes, f"{exercise.label}: solution not hidden"
     markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
     assert len(directives(markdown, "solution")) == len(exercises)  # none outside Try it
+
+
+def _checked_solutions() -> dict[str, list[str]]:
+    """Exercise label -> the tests marked ``@pytest.mark.solution(label)`` that check it."""
+    checked: dict[str, list[str]] = {}
+    for path in sorted(Path(__file__).parent.glob("test_solutions_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                if (
+                    isinstance(decorator, ast.Call)
+                    and ast.unparse(decorator.func) == "pytest.mark.solution"
+                    and decorator.args
+                    and isinstance(decorator.args[0], ast.Constant)
+                ):
+                    checked.setdefault(decorator.args[0].value, []).append(
+                        f"{path.name}::{node.name}"
+                    )
+    return checked
+
+
+def test_every_solution_is_checked_by_a_test_that_runs_it():
+    """Each solution states a number or a behaviour; a marked test computes and asserts it."""
+    labels = {
+        exercise.label
+        for path in sorted(notebooks_dir().glob("*.ipynb"))
+        for exercise in notebook_exercises(path.stem, nbformat.read(path, as_version=4))
+        if exercise.solution_classes is not None
+    }
+    checked = _checked_solutions()
+    unchecked = sorted(labels - set(checked))
+    assert not unchecked, (
+        "solutions without a test marked @pytest.mark.solution(label) in "
+        f"tests/test_solutions_*.py: {', '.join(unchecked)}"
+    )
+    stale = sorted(set(checked) - labels)
+    assert not stale, f"tests marked for solutions that no notebook has: {stale}"

@@ -145,10 +145,12 @@ def test_scorecard_lists_every_result_with_status_counts_and_claims():
     partly = '<span class="claim-mark result-partly-reproduced">partly reproduced</span>'
     assert (
         "| {cite:t}`du2019` | [Figure 1](notebooks/du2019-figure1.ipynb) | "
-        f"{partly} | smoke | 1 of 2 | 0 | 1 | 1 of 1 |" in page
+        f"{partly} | 1 of 2, 1 needs scale | 1 of 1 |  |" in page
     )
+    assert ">not reproduced</span> | 0 of 1, 1 not | 0 of 0 |  |" in page
     none_yet = '<span class="claim-mark result-no-notebook-yet">no notebook yet</span>'
-    assert f"|  | Theorem 4.1 | {none_yet} |  |  |  |  |  |" in page
+    assert f"|  | Theorem 4.1 | {none_yet} |  |  |  |" in page
+    assert "fresh seeds" not in page.split("## Du, Zhai")[1]  # no sweep, no seed column
     not_run = '<span class="claim-mark result-not-run">not run</span>'
     assert f"| Across the papers | From the lazy to the mean-field regime | {not_run} |" in page
     assert "| Other notebooks | [du2019-extra](notebooks/du2019-extra.ipynb) |" in page
@@ -173,3 +175,67 @@ def test_scorecard_lists_every_result_with_status_counts_and_claims():
     assert page.index("`fast`") < checks < page.index("`bound`")
     assert "*Outside the paper's assumptions:* step 10x too large" in page
     assert "`gap`: a \\| b" in page
+
+
+def sweep_of(counts, profile="smoke", seeds=20, succeeded=None):
+    """A sweep.json's content: claim id -> (kind, held) over ``seeds`` runs."""
+    return {
+        "notebook": "du2019-figure1",
+        "profile": profile,
+        "seeds": [1000 * (i + 1) for i in range(seeds)],
+        "succeeded": seeds if succeeded is None else succeeded,
+        "claims": [
+            {
+                "id": name,
+                "kind": kind,
+                "held": held,
+                "runs": seeds if succeeded is None else succeeded,
+                "holds_from": "default" if name.startswith("late") else "smoke",
+            }
+            for name, (kind, held) in counts.items()
+        ],
+    }
+
+
+def test_a_sweep_adds_each_claims_seed_count_and_the_weakest_to_the_summary():
+    results = [Result("du2019", "Figure 1", "du2019-figure1")]
+    claims = {
+        "du2019-figure1": [
+            claim("fast", "reproduced"),
+            claim("wide", "reproduced"),
+            claim("bound", "check passed"),
+        ]
+    }
+    sweep = sweep_of(
+        {
+            "fast": ("reproduction", 20),
+            "wide": ("reproduction", 17),
+            "bound": ("consistency", 9),
+            "late": ("reproduction", 2),  # expected from the default profile only
+        }
+    )
+    claims["du2019-figure1"].append(claim("late", "reproduced"))
+    page = scorecard_markdown("default", results, claims, sweeps={"du2019-figure1": sweep})
+    # the weakest reproduction, not the weaker consistency check, goes into the summary
+    assert "</span> | 3 of 3 | 1 of 1 | 17 of 20 (smoke) |" in page
+    assert "| fresh seeds |" in page.split("**Reproductions**")[1]
+    assert "| 0.5 | < 1 | 20 of 20 |" in page and "| 17 of 20 |" in page and "| 9 of 20 |" in page
+    assert "**Over 20 fresh seeds** at the smoke profile (this page shows the default runs)" in page
+    assert "the weakest reproduction expected at that profile held for 17 of 20 runs" in page
+    assert "| 2 of 20 (below its scale) |" in page
+    assert "`make sweep NB=du2019-figure1 SEEDS=20 PROFILE=smoke`" in page
+
+
+def test_a_sweep_sentence_says_when_every_claim_held_and_when_runs_are_missing():
+    results = [Result("du2019", "Figure 1", "du2019-figure1")]
+    claims = {"du2019-figure1": [claim("fast", "reproduced"), claim("new", "reproduced")]}
+    complete = sweep_of({"fast": ("reproduction", 5)}, profile="default", seeds=5)
+    page = scorecard_markdown("default", results, claims, sweeps={"du2019-figure1": complete})
+    assert (
+        "**Over 5 fresh seeds** at the default profile, every reproduction expected at that "
+        "profile held for all 5" in page
+    )
+    assert "| not in the sweep |" in page  # a claim added after the sweep ran
+    partial = sweep_of({"fast": ("reproduction", 3)}, seeds=5, succeeded=3)
+    page = scorecard_markdown("smoke", results, claims, sweeps={"du2019-figure1": partial})
+    assert "held for all 3 runs (2 of the 5 runs did not finish)" in page

@@ -46,6 +46,7 @@ from twolayer.companion.paths import PROFILES, notebooks_dir, repo_root, run_tag
 from twolayer.companion.references import INJECTED_TAG, VOLATILE_CELL_METADATA
 from twolayer.companion.run import read_record
 from twolayer.companion.scorecard import load_results, scorecard_markdown
+from twolayer.companion.sweep import find_sweep
 
 
 class BookError(Exception):
@@ -342,7 +343,9 @@ def stage(
     shutil.copytree(
         book,
         source,
-        ignore=shutil.ignore_patterns("timings.json", "paper_runs.json", "results.yml", "_build"),
+        ignore=shutil.ignore_patterns(
+            "timings.json", "paper_runs.json", "results.yml", "sweeps.json", "_build"
+        ),
     )
     config = yaml.safe_load((book / "_config.yml").read_text())
     (source / "_config.yml").write_text(yaml.safe_dump(launch_config(config), sort_keys=False))
@@ -361,8 +364,10 @@ def stage(
     results_file = book / "results.yml"
     listed = load_results(results_file) if results_file.is_file() else []
     existing = {path.stem for path in (notebooks or notebooks_dir()).glob("*.ipynb")}
+    sweeps = {name: find_sweep(name, profile, results, book) for name in runs}
+    shown = {name: sweep for name, sweep in sweeps.items() if sweep is not None}
     (source / "scorecard.md").write_text(
-        scorecard_markdown(profile, listed, claims, titles, existing)
+        scorecard_markdown(profile, listed, claims, titles, existing, shown)
     )
     timings_file = book / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else None

@@ -97,6 +97,12 @@ async (timeout) => {
       src: img.getAttribute("src") || "", loaded: img.complete && img.naturalWidth > 0,
     })),
     links: [...document.querySelectorAll("a[href]")].map((a) => a.href),
+    wideTables: [...document.querySelectorAll("article table")]
+      .filter((table) => table.scrollWidth > table.parentElement.clientWidth + 2)
+      .map((table) => ({
+        width: table.scrollWidth, room: table.parentElement.clientWidth,
+        header: (table.querySelector("tr") || table).textContent.trim().replace(/\\s+/g, " "),
+      })),
   };
 }
 """
@@ -228,6 +234,11 @@ def state_problems(state: Mapping[str, Any]) -> list[str]:
             problems.append(f"a cell output shows {found.group(0)!r}: {output[at : at + 80]!r}")
     problems += [
         f"image not loaded: {image['src']}" for image in state["images"] if not image["loaded"]
+    ]
+    problems += [
+        f"table wider than the text ({table['width']} px in {table['room']} px, at "
+        f"{VIEWPORT['width']} px): {table['header'][:60]}"
+        for table in state.get("wideTables", [])
     ]
     return problems
 

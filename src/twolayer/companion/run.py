@@ -106,9 +106,7 @@ def load_profiles(path: Path) -> Profiles:
             if values is not None and not isinstance(values, dict):
                 raise UsageError(f"{path}: {profile}.{notebook} must map parameter names to values")
         profiles[profile] = {
-            notebook: {
-                name: _profile_value(value) for name, value in (values or {}).items()
-            }
+            notebook: {name: _profile_value(value) for name, value in (values or {}).items()}
             for notebook, values in section.items()
         }
     if any(profiles["default"].values()):
@@ -239,6 +237,7 @@ class Outcome:
     status: str  # "succeeded", "skipped", "failed", "rejected" (bad parameter), "interrupted"
     lines: list[str] = field(default_factory=list)
     error: str = ""
+    error_in_cell: bool = False  # the failure came from a cell, not from the kernel
 
     @property
     def exit_code(self) -> int:
@@ -439,6 +438,7 @@ def execute(request: Request, *, reuse: bool = False, progress: bool = False) ->
             )
     except PapermillExecutionError as error:
         outcome.error = f"{error.ename}: {error.evalue}"
+        outcome.error_in_cell = True
         if error.ename == "ParameterError":
             outcome.status = "rejected"
             outcome.lines = [f"error: {error.evalue}"]

@@ -26,6 +26,7 @@ from twolayer.companion.claims import (
     summarize,
     summary_line,
 )
+from twolayer.companion.paths import PROFILES
 
 PAPERS = {
     "du2019": "Du, Zhai, Poczos and Singh (ICLR 2019)",
@@ -128,11 +129,17 @@ def _claim_cell(record: Mapping[str, Any]) -> str:
     return text
 
 
-def claims_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One row per claim: status, statement, origin, measured and expected values."""
+def claims_table(
+    records: Sequence[Mapping[str, Any]], sweep: Mapping[str, Any] | None = None
+) -> list[str]:
+    """One row per claim: status, statement, origin, measured and expected values.
+
+    With a ``sweep`` (a ``sweep.json``), a last column gives the seeds each claim held for.
+    """
+    rates = {claim["id"]: claim for claim in sweep["claims"]} if sweep else None
     lines = [
-        "| status | claim | origin | measured | expected |",
-        "| --- | --- | --- | --- | --- |",
+        "| status | claim | origin | measured | expected |" + (" fresh seeds |" if sweep else ""),
+        "| --- | --- | --- | --- | --- |" + (" --- |" if sweep else ""),
     ]
     for record in records:
         status = mark(record["status"])
@@ -145,8 +152,59 @@ def claims_table(records: Sequence[Mapping[str, Any]]) -> list[str]:
             _cell(format_measured(record["measured"])),
             _cell(record["expected"]),
         ]
+        if rates is not None:
+            rate = rates.get(record["id"])
+            if rate is None:
+                cells.append("not in the sweep")
+            else:
+                below = "" if _expected_at(rate, sweep["profile"]) else " (below its scale)"
+                cells.append(f"{rate['held']} of {rate['runs']}{below}")
         lines.append(f"| {status} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _expected_at(claim: Mapping[str, Any], profile: str) -> bool:
+    """Whether a claim is expected to hold at ``profile`` (its ``holds_from`` is not larger)."""
+    return PROFILES.index(claim.get("holds_from", "smoke")) <= PROFILES.index(profile)
+
+
+def _judged(sweep: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], str]:
+    """The claims a sweep is judged by, and their noun.
+
+    Those expected at the sweep's profile, reproductions first: a claim that holds only
+    from a larger profile may fail at this one for most seeds without anything being wrong.
+    """
+    expected = [c for c in sweep["claims"] if c["runs"] and _expected_at(c, sweep["profile"])]
+    reproductions = [claim for claim in expected if claim["kind"] == REPRODUCTION]
+    return (reproductions, "reproduction") if reproductions else (expected, "claim")
+
+
+def sweep_sentence(sweep: Mapping[str, Any], notebook: str, profile: str) -> str:
+    """What a sweep found, in one sentence, with the command that repeats it."""
+    seeds = len(sweep["seeds"])
+    chosen, noun = _judged(sweep)
+    done = sweep["succeeded"]
+    command = f"`make sweep NB={notebook} SEEDS={seeds} PROFILE={sweep['profile']}`"
+    scale = f"the {sweep['profile']} profile" + (
+        "" if sweep["profile"] == profile else f" (this page shows the {profile} runs)"
+    )
+    missing = f" ({seeds - done} of the {seeds} runs did not finish)" if done < seeds else ""
+    if not chosen:
+        return (
+            f"A sweep over {seeds} fresh seeds at {scale} recorded no claim expected at that "
+            f"profile{missing} ({command})."
+        )
+    weakest = min(chosen, key=lambda claim: claim["held"] / claim["runs"])
+    found = (
+        f"every {noun} expected at that profile held for all {done} runs"
+        if all(claim["held"] == claim["runs"] == done for claim in chosen)
+        else f"the weakest {noun} expected at that profile held for {weakest['held']} of "
+        f"{weakest['runs']} runs"
+    )
+    return (
+        f"**Over {seeds} fresh seeds** at {scale}, {found}{missing}; the last column below "
+        f"gives each claim's count ({command})."
+    )
 
 
 def _group_cell(group: str) -> str:
@@ -154,7 +212,11 @@ def _group_cell(group: str) -> str:
 
 
 def _summary_row(
-    result: Result, shown: str, records: Sequence[Mapping[str, Any]] | None, status: str
+    result: Result,
+    shown: str,
+    records: Sequence[Mapping[str, Any]] | None,
+    status: str,
+    sweep: Mapping[str, Any] | None = None,
 ) -> str:
     """A row of the summary table; ``shown`` is the paper cell (empty after the first)."""
     name = result.notebook
@@ -165,20 +227,31 @@ def _summary_row(
     )
     cells = [shown, label, badge(status)]
     if records is None:
-        cells += [""] * 5
+        cells += [""] * 3
     else:
         summary = summarize(records)
         held, failed, needs_scale = (summary.reproductions[s] for s in STATUSES[REPRODUCTION])
         passed = summary.checks[STATUSES[CONSISTENCY][0]]
-        profile = records[0]["profile"] if records else ""
+        reproductions = f"{held} of {held + failed + needs_scale}"
+        if failed:
+            reproductions += f", {failed} not"
+        if needs_scale:
+            reproductions += f", {needs_scale} need{'s' if needs_scale == 1 else ''} scale"
         cells += [
-            profile,
-            f"{held} of {held + failed + needs_scale}",
-            str(failed),
-            str(needs_scale),
+            reproductions,
             f"{passed} of {sum(summary.checks.values())}",
+            _weakest_cell(sweep),
         ]
     return "| " + " | ".join(cells) + " |"
+
+
+def _weakest_cell(sweep: Mapping[str, Any] | None) -> str:
+    """The summary table's seed column: the weakest count among the claims judged."""
+    chosen, _ = _judged(sweep) if sweep else ([], "")
+    if not chosen:
+        return ""
+    weakest = min(chosen, key=lambda claim: claim["held"] / claim["runs"])
+    return f"{weakest['held']} of {weakest['runs']} ({sweep['profile']})"
 
 
 def _result_section(
@@ -187,8 +260,9 @@ def _result_section(
     status: str,
     title: str,
     profile: str,
+    sweep: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """The heading, verdict and claims tables of one result."""
+    """The heading, verdict and claims tables of one result (with its sweep's counts)."""
     name = result.notebook
     if records is None:
         heading = f"### {result.label}"
@@ -201,10 +275,12 @@ def _result_section(
     lines.append(
         f"{badge(status)} at the {profile} profile. `{name}`: {summary_line(summarize(records))}."
     )
+    if sweep:
+        lines += ["", sweep_sentence(sweep, name, profile)]
     for kind, heading in ((REPRODUCTION, "Reproductions"), (CONSISTENCY, "Consistency checks")):
         chosen = [record for record in records if record["kind"] == kind]
         if chosen:
-            lines += ["", f"**{heading}**", "", *claims_table(chosen)]
+            lines += ["", f"**{heading}**", "", *claims_table(chosen, sweep)]
     return lines
 
 
@@ -224,6 +300,11 @@ A result is *reproduced* when all its reproductions hold and no consistency chec
 the scale from which it should hold, and *needs larger scale* when none holds and each is
 expected to hold only at a larger profile than the one run. *Checks only* means that its
 notebook checks no reproduction.
+
+One run says what happened for one seed. Where a notebook has been swept over fresh seeds
+(`make sweep`, see {{doc}}`rerunning`), the column *fresh seeds* gives the count of its
+weakest reproduction among those expected at the sweep's profile, and each claim's own count
+appears beside it below.
 """
 
 
@@ -233,15 +314,18 @@ def scorecard_markdown(
     claims: Mapping[str, list[dict[str, Any]]],
     titles: Mapping[str, str] | None = None,
     existing: Collection[str] = (),
+    sweeps: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """The scorecard page: a summary table of every result, then one section per result.
 
     ``results`` is the list of ``book/results.yml``; ``claims`` maps each notebook in the
     book to its claim records; ``titles`` maps a notebook to the title shown for it;
-    ``existing`` names the notebooks that exist, run or not. A notebook in the book that no
-    listed result names is shown under "Other notebooks".
+    ``existing`` names the notebooks that exist, run or not; ``sweeps`` maps a notebook to
+    the ``sweep.json`` shown for it. A notebook in the book that no listed result names is
+    shown under "Other notebooks".
     """
     titles = titles or {}
+    sweeps = sweeps or {}
     listed = {result.notebook for result in results}
     results = [
         *results,
@@ -261,15 +345,20 @@ def scorecard_markdown(
         + ", ".join(f"{counts[s]} {s}" for s in RESULT_STATUSES if counts[s])
         + f".** All claims: {summary_line(summarize(everything))}.",
         "",
-        "| paper | result | status | profile | reproduced | not reproduced "
-        "| needs larger scale | checks passed |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"All at the {profile} profile:",
+        "",
+        "| paper | result | status | reproduced | checks passed | fresh seeds |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     previous = None
     for result, status in zip(results, verdicts, strict=True):
         shown = _group_cell(result.group) if result.group != previous else ""
         previous = result.group
-        lines.append(_summary_row(result, shown, claims.get(result.notebook), status))
+        lines.append(
+            _summary_row(
+                result, shown, claims.get(result.notebook), status, sweeps.get(result.notebook)
+            )
+        )
     for group in dict.fromkeys(result.group for result in results):
         chosen = [(r, s) for r, s in zip(results, verdicts, strict=True) if r.group == group]
         if not chosen:
@@ -280,5 +369,6 @@ def scorecard_markdown(
         for result, status in chosen:
             records = claims.get(result.notebook)
             title = titles.get(result.notebook, result.notebook or "")
-            lines += ["", *_result_section(result, records, status, title, profile)]
+            sweep = sweeps.get(result.notebook or "")
+            lines += ["", *_result_section(result, records, status, title, profile, sweep)]
     return "\n".join(lines) + "\n"
