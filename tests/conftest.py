@@ -76,3 +76,15 @@ def smoke_book(smoke_runs: SmokeRuns, tmp_path_factory: pytest.TempPathFactory) 
     build = tmp_path_factory.mktemp("smoke-book")
     source = stage(book, smoke_runs.root, build / "_build", "smoke")
     return build_html(source, build / "_build").parent
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module, restored afterwards: on the small matrices of the
+    solution tests a second thread mostly waits on a shared two-core machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

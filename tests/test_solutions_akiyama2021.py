@@ -37,14 +37,7 @@ from twolayer.norm_gd import (
 )
 from twolayer.rng import derive_seed
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Every step works on arrays of a few hundred numbers: one thread is the fastest."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def network(a, W, replicas) -> TwoLayerReLU:

@@ -38,6 +38,9 @@ needs_images = pytest.mark.skipif(
     not all((MIRROR / key).is_dir() for key in ("mnist", "cifar10")),
     reason="needs the local mirror of the official files (TWOLAYER_DATA)",
 )
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PORTIONS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]  # arora2019-figure2's portions of random labels
 
 

@@ -27,14 +27,7 @@ from twolayer.online_sgd import (
 )
 from twolayer.rng import derive_seed
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, as the notebooks use on a CPU; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------------------------------------

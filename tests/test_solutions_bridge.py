@@ -28,18 +28,10 @@ from twolayer.rng import generator
 from twolayer.spectral import kernel_gradient_descent
 from twolayer.training import gradient_descent
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 D, N, N_TEST, ETA0, STEPS, SEED = 16, 200, 500, 0.5, 400, 0
 MAX_ANGLE = math.radians(20.0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread, as the notebooks use on a CPU: with these small matrices a second
-    thread mostly waits on a shared two-core machine. The previous setting is restored."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _task(teacher_width):

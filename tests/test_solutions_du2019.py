@@ -17,17 +17,9 @@ from twolayer.model import Replica, TwoLayerReLU, replica_grid
 from twolayer.spectral import kernel_prediction
 from twolayer.training import gradient_descent
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 RESOLUTION = 1e-10  # du2019-theorem4-1: relative squared residuals below this are round-off
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread, as the notebooks use on a CPU: with these small matrices a second
-    thread mostly waits on a shared two-core machine. The previous setting is restored."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

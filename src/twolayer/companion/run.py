@@ -492,6 +492,22 @@ def _remove_run_dir(directory: Path) -> None:
 # Command line
 
 
+def add_run_options(parser: argparse.ArgumentParser, parameter_help: str) -> None:
+    """The options every command that runs notebooks shares: ``--profile`` and ``-p``."""
+    parser.add_argument(
+        "--profile", choices=PROFILES, default="default", help="run scale (default: %(default)s)"
+    )
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help=parameter_help,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m twolayer.companion.run",
@@ -504,18 +520,7 @@ def _parser() -> argparse.ArgumentParser:
         help="notebook name (du2019-figure1) or path to an .ipynb file",
     )
     parser.add_argument("--all", action="store_true", help="run every notebook in notebooks/")
-    parser.add_argument(
-        "--profile", choices=PROFILES, default="default", help="run scale (default: %(default)s)"
-    )
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="override a parameter; VALUE is read as a Python literal if it is one",
-    )
+    add_run_options(parser, "override a parameter; VALUE is read as a Python literal if it is one")
     parser.add_argument("--out", type=Path, help="results root instead of <repo>/results")
     parser.add_argument(
         "--reuse",

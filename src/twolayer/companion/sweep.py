@@ -40,6 +40,7 @@ from twolayer.companion.claims import REPRODUCTION, load_claims
 from twolayer.companion.paths import PROFILES, repo_root, result_dir, results_root, run_tag
 from twolayer.companion.run import (
     UsageError,
+    add_run_options,
     execute,
     inputs_hash,
     parse_value,
@@ -419,18 +420,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("notebook", metavar="NOTEBOOK", help="notebook name or .ipynb path")
     parser.add_argument("--seeds", type=int, default=20, help="number of runs (default 20)")
-    parser.add_argument(
-        "--profile", choices=PROFILES, default="default", help="run scale (default: %(default)s)"
-    )
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="override a parameter for every run (not seed)",
-    )
+    add_run_options(parser, "override a parameter for every run (not seed)")
     parser.add_argument(
         "--scheduler",
         default=os.environ.get("TWOLAYER_SCHEDULER") or None,
