@@ -166,6 +166,7 @@ def test_a_value_the_notebook_rejects_exits_with_its_message(notebook, tmp_path,
     argv = [str(notebook), "--seeds", "1", "-p", "device", "tpu", "--out", str(tmp_path)]
     assert main(argv) == 2
     assert "device" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("sweep.json"))  # nothing ran, nothing is kept
 
 
 def test_runs_from_a_remote_worker_land_in_the_local_tree(tmp_path):

@@ -32,6 +32,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -375,6 +376,14 @@ def sweep(
             status = finished[seed]["status"]
             detail = f": {finished[seed]['error']}" if finished[seed]["error"] else ""
             echo(f"  seed {seed} {status}{detail} ({len(finished)} of {count})")
+    if all(run["status"] == "rejected" for run in finished.values()):
+        # A value the notebook refuses: nothing ran, so nothing is kept.
+        target.unlink(missing_ok=True)
+        with suppress(OSError):
+            target.parent.rmdir()
+            target.parent.parent.rmdir()
+        error = next(iter(finished.values()))["error"]
+        raise UsageError(error.removeprefix("ParameterError: "))
     content = json.loads(target.read_text())
     echo(table(content))
     echo(f"  summary: {target}")
@@ -464,10 +473,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             publish(content, repo_root() / "book")
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    rejected = [run for run in runs if run["status"] == "rejected"]
-    if rejected and len(rejected) == len(content["runs"]):
-        print(f"error: {rejected[0]['error'].removeprefix('ParameterError: ')}", file=sys.stderr)
         return 2
     return 1 if any(run["status"] not in RUN_DONE for run in runs) else 0
 
