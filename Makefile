@@ -49,9 +49,13 @@ sweep: require-nb $(STAMP)
 	$(BIN)/python -m twolayer.companion.sweep $(NB) --seeds $(SEEDS) --profile $(PROFILE) $(P) \
 	  $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(PUBLISH),--publish)
 
+# The tests run on TEST_WORKERS processes (pytest-xdist; auto: one per core), each with one
+# thread per kernel and per process, so that the workers share the cores out.
+TEST_WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/ruff check src tests
-	$(BIN)/pytest tests --nbval-lax --nbval-current-env
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/pytest tests --nbval-lax --nbval-current-env \
+	  -n $(TEST_WORKERS) --dist loadscope
 
 # tests/test_browser.py opens the built book in Debian's Chromium, driven by Playwright
 # (a test dependency) with that executable: Playwright downloads no browser of its own.

@@ -626,14 +626,7 @@ def scratch(tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp("power"))
 
 
-@pytest.mark.parametrize(
-    ("notebook", "mutation", "overrides", "broken"),
-    CASES,
-    ids=[f"{case[0]}:{case[1]}" for case in CASES],
-)
-def test_a_wrong_implementation_fails_the_claims(
-    notebook, mutation, overrides, broken, scratch, smoke_runs
-):
+def _check_case(notebook, mutation, overrides, broken, scratch, smoke_runs):
     key = json.dumps(overrides, sort_keys=True)
     if overrides:
         baseline = _claims(notebook, None, key, scratch)
@@ -646,6 +639,29 @@ def test_a_wrong_implementation_fails_the_claims(
     )
     survived = [claim for claim in broken if mutated[claim]]
     assert not survived, f"{notebook}: {survived} still hold with the mutation {mutation!r}"
+
+
+def _cases_class(notebook: str) -> type:
+    """The cases of one notebook as a test class: pytest-xdist's loadscope distribution
+    (make test) gives each class to one worker, so the notebooks' cases spread over the
+    workers while each notebook's cases stay together."""
+    cases = [case for case in CASES if case[0] == notebook]
+
+    @pytest.mark.parametrize(
+        ("notebook", "mutation", "overrides", "broken"),
+        cases,
+        ids=[f"{case[0]}:{case[1]}" for case in cases],
+    )
+    def test(self, notebook, mutation, overrides, broken, scratch, smoke_runs):
+        _check_case(notebook, mutation, overrides, broken, scratch, smoke_runs)
+
+    name = "TestPower_" + notebook.replace("-", "_")
+    return type(name, (), {"test_a_wrong_implementation_fails_the_claims": test})
+
+
+for _notebook in sorted({case[0] for case in CASES}):
+    _class = _cases_class(_notebook)
+    globals()[_class.__name__] = _class
 
 
 @pytest.mark.parametrize("notebook", sorted({case[0] for case in CASES}))

@@ -1,8 +1,10 @@
 """The runner: its pure parts, then the command line on the fixture notebook."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -306,3 +308,46 @@ def test_unknown_notebook_and_missing_arguments():
         "error: no notebook 'no-such-notebook'"
     )
     assert runner().returncode == 2
+
+
+def test_kernels_start_one_at_a_time_and_release_the_lock_before_the_first_cell(tmp_path):
+    """While another process holds the kernel-start lock the run waits; once its kernel is up
+    the lock is free again, so the notebook's own cells can take it."""
+    from filelock import FileLock
+
+    lock_path = tmp_path / "kernel.lock"
+    notebook = nbformat.read(FIXTURE, as_version=4)
+    started = tmp_path / "kernel-started"
+    probe = (
+        f"open({str(started)!r}, 'w').close()\n"
+        f"from filelock import FileLock\nFileLock({str(lock_path)!r}).acquire(timeout=0)"
+    )
+    notebook.cells.insert(3, nbformat.v4.new_code_cell(probe))
+    probed = tmp_path / "probed.ipynb"
+    nbformat.write(notebook, probed)
+    command = [sys.executable, "-m", "twolayer.companion.run", str(probed), "--profile", "smoke"]
+    environment = {**os.environ, "TWOLAYER_KERNEL_LOCK": str(lock_path)}
+    held = FileLock(lock_path)
+    held.acquire()
+    try:
+        process = subprocess.Popen(
+            [*command, "--out", str(tmp_path / "results")],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        directory = tmp_path / "results" / "smoke" / "probed"
+        deadline = time.monotonic() + 120
+        while not (directory / "run.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)  # the record is written just before the lock is requested
+        time.sleep(10)  # time enough for a kernel to start, were it not waiting
+        assert process.poll() is None
+        assert not started.exists()
+    finally:
+        held.release()
+    stdout, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr
+    assert stdout.startswith("probed [smoke] finished in ")
+    assert started.exists()
+    FileLock(lock_path).acquire(timeout=0)  # and nothing holds it after the run

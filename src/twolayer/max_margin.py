@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 
 @dataclass
@@ -83,15 +84,18 @@ def kernel_max_margin(
         Qb = Q @ beta / scale
         return 0.5 * float(beta @ Qb) - float(beta.sum()), Qb - 1.0
 
-    result = minimize(
-        negative_dual,
-        np.full(n, 1.0 / n),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(0.0, None)] * n,
-        options={"ftol": tol * 1e-3, "gtol": tol, "maxiter": max_iter, "maxfun": 2 * max_iter},
-    )
-    alpha = _polish(Q, result.x / scale)
+    # thousands of small matrix-vector products: more BLAS threads only add waiting, badly so
+    # where the cores are shared (3-4 times slower at n = 100 next to another busy process)
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(
+            negative_dual,
+            np.full(n, 1.0 / n),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, None)] * n,
+            options={"ftol": tol * 1e-3, "gtol": tol, "maxiter": max_iter, "maxfun": 2 * max_iter},
+        )
+        alpha = _polish(Q, result.x / scale)
     coef = alpha * y
     margins = y * (K @ coef)
     norm_sq = float(alpha @ Q @ alpha)

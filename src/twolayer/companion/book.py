@@ -376,7 +376,7 @@ def stage(
     (source / "_exercises.md").write_text(exercises_markdown(parts, exercises, timings))
     paper_file = book / "paper_runs.json"
     paper = json.loads(paper_file.read_text()) if paper_file.is_file() else None
-    (source / "_paper_runs.md").write_text(paper_runs_markdown(paper))
+    (source / "_paper_runs.md").write_text(paper_runs_markdown(paper, list(runs)))
     return source
 
 

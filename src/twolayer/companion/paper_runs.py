@@ -1,14 +1,16 @@
-"""Paper-profile runs made on a GPU machine, recorded for the book.
+"""Paper-profile runs, recorded for the book.
 
-The paper profile is too large for a laptop CPU. Its runs are made where a GPU is
-available (``make run NB=... PROFILE=paper``), and their results tree is brought back;
+Most of the paper profile is too large for a laptop CPU. Its runs are made where a GPU is
+available (``make run NB=... PROFILE=paper``), and their results tree is brought back; the
+notebooks whose paper profile fits a CPU are run there the same way. Then
 
     python -m twolayer.companion.paper_runs RESULTS_TAG_DIR [--machine machine.json]
 
 reads ``<notebook>/run.json`` and ``<notebook>/claims.json`` of every notebook there and
 merges them into ``book/paper_runs.json`` (one entry per notebook, the newest run
-replacing an older one). The re-running page of the book shows the table: wall time, the
-machine, and which claims held at the paper profile.
+replacing an older one). The machine is the run's own record of its device unless
+``--machine`` describes it. The re-running page of the book shows the table: wall time, the
+machine, and which claims held at the paper profile; and the notebooks not run there yet.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def collect(results: Path, machine: Mapping[str, Any] | None = None) -> dict[str
         record = json.loads(run_file.read_text())
         claims_file = run_file.parent / "claims.json"
         claims = json.loads(claims_file.read_text()) if claims_file.is_file() else []
+        resources_file = run_file.parent / "resources.json"
+        resources = json.loads(resources_file.read_text()) if resources_file.is_file() else {}
         runs[record["notebook"]] = {
             "profile": record["profile"],
             "tag": record["tag"],
@@ -37,7 +41,13 @@ def collect(results: Path, machine: Mapping[str, Any] | None = None) -> dict[str
             "started": record["started"],
             "wall_seconds": record["wall_seconds"],
             "versions": record.get("versions", {}),
-            "machine": dict(machine or {}),
+            "machine": dict(machine) if machine else {"device": record.get("device")},
+            # the notebook's peak memory: resident (CPU) and largest GPU allocation, in bytes
+            "memory": {
+                key: resources[key]
+                for key in ("peak_rss_bytes", "peak_gpu_bytes")
+                if key in resources
+            },
             "claims": [
                 {
                     key: claim.get(key)
@@ -62,31 +72,50 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def paper_runs_markdown(runs: Mapping[str, Any] | None) -> str:
-    """The table of the paper-profile runs for the re-running page."""
+def _memory(memory: Mapping[str, int]) -> str:
+    parts = [
+        f"{memory[key] / 2**30:.1f} GiB{label}"
+        for key, label in (("peak_rss_bytes", ""), ("peak_gpu_bytes", " GPU"))
+        if key in memory
+    ]
+    return ", ".join(parts) or "not recorded"
+
+
+def paper_runs_markdown(runs: Mapping[str, Any] | None, notebooks: Sequence[str] = ()) -> str:
+    """The table of the paper-profile runs for the re-running page, then the ``notebooks``
+    of the book that have none yet."""
+    missing = [name for name in notebooks if name not in (runs or {})]
+    waiting = (
+        "\nNot run at the paper profile yet: "
+        + ", ".join(missing)
+        + ". Their paper sizes are meant for a GPU.\n"
+        if missing
+        else ""
+    )
     if not runs:
         return (
             "No paper-profile run has been recorded yet. Run a notebook with "
             "`PROFILE=paper` on a machine with a GPU, then record it with "
-            "`python -m twolayer.companion.paper_runs results/paper`.\n"
+            "`python -m twolayer.companion.paper_runs results/paper`.\n" + waiting
         )
     lines = [
-        "| notebook | machine | date | wall time | claims held | not held |",
-        "| --- | --- | --- | ---: | ---: | --- |",
+        "| notebook | machine | date | wall time | peak memory | claims held | not held |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- |",
     ]
     for name, run in runs.items():
         machine = run.get("machine", {})
-        where = machine.get("gpu") or machine.get("cpu") or "not recorded"
+        where = machine.get("gpu") or machine.get("cpu") or machine.get("device")
         claims = run["claims"]
         held = sum(bool(c["holds"]) for c in claims)
         missed = ", ".join(f"`{c['id']}`" for c in claims if not c["holds"]) or "none"
         if run["status"] != "succeeded":
             missed = f"run {run['status']}"
         lines.append(
-            f"| {name} | {where} | {run['started'][:10]} | {_duration(run['wall_seconds'])} "
+            f"| {name} | {where or 'not recorded'} | {run['started'][:10]} "
+            f"| {_duration(run['wall_seconds'])} | {_memory(run.get('memory', {}))} "
             f"| {held} of {len(claims)} | {missed} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + waiting
 
 
 def main(argv: Sequence[str] | None = None) -> int:

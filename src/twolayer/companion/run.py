@@ -26,7 +26,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -278,6 +278,47 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+# Several runs on one machine at once (a local sweep, tests on several workers) each start a
+# kernel whose ports jupyter_client picks by binding port 0 and letting them go; a kernel
+# starting at the same moment in another process can draw the same port and fail. So kernels
+# start one at a time on a machine: a file lock is held until the kernel has answered.
+# TWOLAYER_KERNEL_LOCK names another lock file (one shared by several users, for instance).
+KERNEL_LOCK_VARIABLE = "TWOLAYER_KERNEL_LOCK"
+
+
+def kernel_lock_path() -> Path:
+    """The machine-wide kernel-start lock file: $TWOLAYER_KERNEL_LOCK, else one per user."""
+    import getpass
+    import tempfile
+
+    configured = os.environ.get(KERNEL_LOCK_VARIABLE)
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"twolayer-kernel-start-{getpass.getuser()}.lock"
+
+
+@contextmanager
+def kernel_start_lock() -> Iterator[Callable[..., None]]:
+    """Hold the kernel-start lock; yields its release, to call once the kernel is up.
+
+    The release accepts and ignores nbclient's hook arguments. Whatever happens, the lock
+    is released on leaving the block; a process that dies releases it too (flock).
+    """
+    from filelock import FileLock
+
+    lock = FileLock(kernel_lock_path())
+    lock.acquire()
+
+    def release(**_: Any) -> None:
+        if lock.is_locked:
+            lock.release(force=True)
+
+    try:
+        yield release
+    finally:
+        release()
+
+
 def _versions() -> dict[str, str]:
     return {
         "twolayer": version("twolayer"),
@@ -421,7 +462,7 @@ def execute(request: Request, *, reuse: bool = False, progress: bool = False) ->
     }
     start = time.perf_counter()
     try:
-        with _environment(environment):
+        with _environment(environment), kernel_start_lock() as started:
             papermill.execute_notebook(
                 str(request.path),
                 str(running),
@@ -435,6 +476,7 @@ def execute(request: Request, *, reuse: bool = False, progress: bool = False) ->
                 # The kernel's own log (plain-TCP notice, the interrupt sent at shutdown)
                 # would land on the terminal; errors in cells are reported by papermill.
                 extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                on_notebook_start=started,  # nbclient: the kernel is up and has answered
             )
     except PapermillExecutionError as error:
         outcome.error = f"{error.ename}: {error.evalue}"
