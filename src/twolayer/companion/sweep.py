@@ -109,8 +109,9 @@ def run_seed(
         "tag": outcome.tag,
         "status": outcome.status,
         "error": outcome.error,
-        # The kernel died or did not start (e.g. two kernels drew the same free port): no
-        # cell failed, and the same run may well succeed when tried again.
+        # The kernel died or did not start (out of memory, a port taken by a process that
+        # does not use the runner's kernel-start lock): no cell failed, and the same run
+        # may well succeed when tried again.
         "retry": outcome.status == "failed" and not outcome.error_in_cell,
         "host": os.uname().nodename,
         "files": files,
